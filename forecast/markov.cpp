@@ -1,0 +1,220 @@
+#include "forecast/markov.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+namespace lull::forecast {
+namespace {
+
+int Bin(const std::vector<double>& edges, double x) {
+  const int k = static_cast<int>(edges.size()) - 1;
+  auto it = std::upper_bound(edges.begin(), edges.end(), x);
+  return std::clamp(static_cast<int>(it - edges.begin()) - 1, 0, k - 1);
+}
+
+}  // namespace
+
+TransitionCounts::TransitionCounts(int states, double decay, double prior, double stay_prior)
+    : k_(states), decay_(decay), prior_(prior), stay_prior_(stay_prior),
+      counts_(static_cast<size_t>(states) * states, 0.f), rows_(states, 0.f) {}
+
+void TransitionCounts::Add(int from, int to) {
+  counts_[from * k_ + to] += static_cast<float>(inc_);
+  rows_[from] += static_cast<float>(inc_);
+  inc_ /= decay_;
+  if (inc_ > 1e6) {  // rescale everything so that floats keep their precision
+    const float s = static_cast<float>(1.0 / inc_);
+    for (float& c : counts_) c *= s;
+    for (float& r : rows_) r *= s;
+    inc_ = 1.0;
+  }
+}
+
+double TransitionCounts::Prob(int from, int to) const {
+  // Counts are in units of the current increment; the prior is in units of "one recent
+  // transition", so it keeps the same weight as the counts decay.
+  const double c = counts_[from * k_ + to] / inc_;
+  const double r = rows_[from] / inc_;
+  const double pri = (from == to ? stay_prior_ : 0.0) + prior_;
+  return (c + pri) / (r + stay_prior_ + prior_ * k_);
+}
+
+void TransitionCounts::Propagate(const double* dist, int h, double* out) const {
+  std::vector<double> cur(dist, dist + k_), next(k_);
+  for (int s = 0; s < h; ++s) {
+    std::fill(next.begin(), next.end(), 0.0);
+    for (int i = 0; i < k_; ++i) {
+      if (cur[i] == 0) continue;
+      const double r = rows_[i] / inc_ + stay_prior_ + prior_ * k_;
+      const double w = cur[i] / r;
+      const float* row = &counts_[i * k_];
+      for (int j = 0; j < k_; ++j) next[j] += w * (row[j] / inc_ + prior_);
+      next[i] += w * stay_prior_;
+    }
+    cur.swap(next);
+  }
+  std::copy(cur.begin(), cur.end(), out);
+}
+
+double TransitionCounts::StayProb(const std::vector<bool>& inside, int start, int window) const {
+  if (start < 0 || start >= k_) return 0;
+  std::vector<double> f(k_), g(k_);
+  for (int i = 0; i < k_; ++i) f[i] = inside[i] ? 1.0 : 0.0;
+  for (int w = 0; w < window; ++w) {
+    for (int i = 0; i < k_; ++i) {
+      double s = 0;
+      for (int j = 0; j < k_; ++j)
+        if (inside[j]) s += Prob(i, j) * f[j];
+      g[i] = s;
+    }
+    f.swap(g);
+  }
+  return f[start];
+}
+
+Status MarkovChain::Validate(const MarkovConfig& cfg) {
+  const auto& e = cfg.edges;
+  if (e.size() < 3) return Status::InvalidArgument("MarkovConfig.edges needs at least 3 edges (2 levels), got " + std::to_string(e.size()));
+  if (e.front() != 0.0 || e.back() <= 1.0)
+    return Status::InvalidArgument("MarkovConfig.edges must start at 0 and end above 1.0");
+  for (size_t i = 1; i < e.size(); ++i)
+    if (!(e[i] > e[i - 1]))
+      return Status::InvalidArgument("MarkovConfig.edges not increasing at index " + std::to_string(i));
+  if (!(cfg.decay > 0 && cfg.decay <= 1))
+    return Status::InvalidArgument("MarkovConfig.decay must be in (0, 1], got " + std::to_string(cfg.decay));
+  return Status::Ok();
+}
+
+MarkovChain::MarkovChain(const MarkovConfig& cfg)
+    : edges_(Validate(cfg).ok() ? cfg.edges : MarkovConfig{}.edges),
+      chain_(static_cast<int>(edges_.size()) - 1, Validate(cfg).ok() ? cfg.decay : MarkovConfig{}.decay,
+             cfg.prior, cfg.stay_prior),
+      bin_sum_(edges_.size() - 1, 0.f), bin_w_(edges_.size() - 1, 0.f),
+      decay_(Validate(cfg).ok() ? cfg.decay : MarkovConfig{}.decay) {}
+
+int MarkovChain::Level(double x) const { return Bin(edges_, x); }
+
+double MarkovChain::BinMean(int i) const {
+  if (bin_w_[i] > 0) return bin_sum_[i] / bin_w_[i];
+  return 0.5 * (edges_[i] + std::min(1.0, edges_[i + 1]));
+}
+
+void MarkovChain::Observe(double x, const History&, bool imputed) {
+  const int lv = Level(x);
+  if (!imputed) {
+    if (cur_ >= 0) chain_.Add(cur_, lv);
+    bin_sum_[lv] += static_cast<float>(bin_inc_ * x);
+    bin_w_[lv] += static_cast<float>(bin_inc_);
+    bin_inc_ /= decay_;
+    if (bin_inc_ > 1e6) {
+      for (size_t i = 0; i < bin_w_.size(); ++i) bin_sum_[i] /= bin_inc_, bin_w_[i] /= bin_inc_;
+      bin_inc_ = 1.0;
+    }
+    ++seen_;
+  }
+  cur_ = lv;
+}
+
+void MarkovChain::LevelDistribution(int h, double* out) const {
+  const int k = levels();
+  std::vector<double> d(k, 0.0);
+  if (cur_ >= 0) d[cur_] = 1.0; else std::fill(d.begin(), d.end(), 1.0 / k);
+  chain_.Propagate(d.data(), std::max(1, h), out);
+}
+
+PointForecast MarkovChain::Forecast(int h, const History&) const {
+  const int k = levels();
+  double dist[64];
+  std::vector<double> big;
+  double* d = dist;
+  if (k > 64) { big.resize(k); d = big.data(); }
+  LevelDistribution(h, d);
+  double mean = 0;
+  for (int i = 0; i < k; ++i) mean += d[i] * BinMean(i);
+  double var = 0;
+  for (int i = 0; i < k; ++i) {
+    const double w = std::min(1.0, edges_[i + 1]) - edges_[i];
+    var += d[i] * ((BinMean(i) - mean) * (BinMean(i) - mean) + w * w / 12);
+  }
+  return {mean, std::sqrt(var)};
+}
+
+double MarkovChain::Quantile(const double* dist, double tau) const {
+  double acc = 0;
+  for (int i = 0; i < levels(); ++i) {
+    if (acc + dist[i] >= tau && dist[i] > 0) {
+      const double f = (tau - acc) / dist[i];
+      const double hi = std::min(1.0, edges_[i + 1]);
+      return edges_[i] + f * (hi - edges_[i]);
+    }
+    acc += dist[i];
+  }
+  return 1.0;
+}
+
+double MarkovChain::ProbStayBelow(double level, int window) const {
+  if (cur_ < 0 || window < 1) return window < 1 ? 1.0 : 0.0;
+  std::vector<bool> inside(levels());
+  for (int i = 0; i < levels(); ++i) inside[i] = edges_[i + 1] <= level + 1e-12;
+  return chain_.StayProb(inside, cur_, window);
+}
+
+size_t MarkovChain::memory_bytes() const {
+  return sizeof(*this) + chain_.memory_bytes() - sizeof(chain_) +
+         edges_.capacity() * sizeof(double) + 2 * bin_w_.capacity() * sizeof(float);
+}
+
+JointMarkovChain::JointMarkovChain(const JointMarkovConfig& cfg)
+    : cpu_edges_(cfg.cpu_edges), mem_edges_(cfg.mem_edges),
+      chain_(static_cast<int>((cfg.cpu_edges.size() - 1) * (cfg.mem_edges.size() - 1)),
+             cfg.decay, cfg.prior, cfg.stay_prior) {}
+
+void JointMarkovChain::Observe(double cpu, double mem) {
+  const int s = Bin(cpu_edges_, cpu) * mem_levels() + Bin(mem_edges_, mem);
+  if (cur_ >= 0) chain_.Add(cur_, s);
+  cur_ = s;
+}
+
+void JointMarkovChain::Distribution(int h, double* out) const {
+  const int k = chain_.states();
+  std::vector<double> d(k, 0.0);
+  if (cur_ >= 0) d[cur_] = 1.0; else std::fill(d.begin(), d.end(), 1.0 / k);
+  chain_.Propagate(d.data(), std::max(1, h), out);
+}
+
+double JointMarkovChain::ProbMemAtLeast(double level, int h) const {
+  std::vector<double> d(chain_.states());
+  Distribution(h, d.data());
+  double p = 0;
+  for (int i = 0; i < cpu_levels(); ++i)
+    for (int j = 0; j < mem_levels(); ++j)
+      if (mem_edges_[j] >= level - 1e-12) p += d[i * mem_levels() + j];
+  return p;
+}
+
+double JointMarkovChain::ProbCpuAtLeast(double level, int h) const {
+  std::vector<double> d(chain_.states());
+  Distribution(h, d.data());
+  double p = 0;
+  for (int i = 0; i < cpu_levels(); ++i)
+    for (int j = 0; j < mem_levels(); ++j)
+      if (cpu_edges_[i] >= level - 1e-12) p += d[i * mem_levels() + j];
+  return p;
+}
+
+double JointMarkovChain::ProbBothStayBelow(double cpu_level, double mem_level, int window) const {
+  std::vector<bool> inside(chain_.states());
+  for (int i = 0; i < cpu_levels(); ++i)
+    for (int j = 0; j < mem_levels(); ++j)
+      inside[i * mem_levels() + j] =
+          cpu_edges_[i + 1] <= cpu_level + 1e-12 && mem_edges_[j + 1] <= mem_level + 1e-12;
+  return chain_.StayProb(inside, cur_, window);
+}
+
+size_t JointMarkovChain::memory_bytes() const {
+  return sizeof(*this) + chain_.memory_bytes() - sizeof(chain_) +
+         (cpu_edges_.capacity() + mem_edges_.capacity()) * sizeof(double);
+}
+
+}  // namespace lull::forecast

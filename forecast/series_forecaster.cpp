@@ -1,0 +1,254 @@
+#include "forecast/series_forecaster.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <string>
+
+namespace lull::forecast {
+namespace {
+
+constexpr std::array<double, 4> kZ = {0.0, 1.2815516, 1.6448536, 2.3263479};  // normal quantiles of kTaus
+
+std::string Num(double v) {
+  char b[48];
+  std::snprintf(b, sizeof b, "%.6g", v);
+  return b;
+}
+
+}  // namespace
+
+SeriesForecaster::SeriesForecaster(const EnsembleConfig& cfg)
+    : cfg_(cfg),
+      sma_(cfg.sma_window),
+      ewma_(cfg.ewma_alpha),
+      arima_(cfg.arima),
+      seasonal_(cfg.seasonal),
+      markov_(cfg.markov) {
+  cfg_.inactivity_window = std::clamp(cfg_.inactivity_window, 1, kMaxPending);
+}
+
+const Model& SeriesForecaster::model(int i) const {
+  return const_cast<SeriesForecaster*>(this)->mutable_model(i);
+}
+
+Model& SeriesForecaster::mutable_model(int i) {
+  switch (i) {
+    case 0: return last_;
+    case 1: return sma_;
+    case 2: return ewma_;
+    case 3: return arima_;
+    case 4: return seasonal_;
+    default: return markov_;
+  }
+}
+
+Status SeriesForecaster::Check(double value, double max_value, double* out) {
+  if (std::isnan(value)) {
+    *out = value;
+    return Status::Ok();
+  }
+  if (!std::isfinite(value) || value < 0 || value > max_value)
+    return Status::InvalidArgument("utilization sample " + Num(value) +
+                                   " is outside [0, " + Num(max_value) +
+                                   "] (fraction of 1.0; NaN marks a missing step)");
+  *out = std::min(value, 1.0);
+  return Status::Ok();
+}
+
+void SeriesForecaster::Weights(int b, double* w) const {
+  double best = std::numeric_limits<double>::infinity();
+  bool ready[kModels];
+  for (int i = 0; i < kModels; ++i) {
+    ready[i] = model(i).ready(hist_);
+    if (ready[i] && nerr_[b][i] >= 3) best = std::min(best, err_[b][i]);
+  }
+  double sum = 0;
+  for (int i = 0; i < kModels; ++i) {
+    if (!ready[i]) { w[i] = 0; continue; }
+    if (nerr_[b][i] < 3 || !std::isfinite(best)) {
+      // Not scored yet: a small prior weight, so a new model can earn its place.
+      w[i] = std::isfinite(best) ? 0.05 : 1.0;
+    } else {
+      w[i] = std::exp(-cfg_.kappa * (err_[b][i] / std::max(best, 1e-9) - 1.0));
+    }
+    sum += w[i];
+  }
+  if (sum <= 0) {  // nothing ready: last value
+    for (int i = 0; i < kModels; ++i) w[i] = i == 0;
+    return;
+  }
+  for (int i = 0; i < kModels; ++i) w[i] /= sum;
+}
+
+double SeriesForecaster::weight(int i, int horizon) const {
+  double w[kModels];
+  Weights(Bucket(horizon), w);
+  return w[i];
+}
+
+double SeriesForecaster::Mean(int h, const double* w, double* sigma) const {
+  double m = 0, s = 0;
+  for (int i = 0; i < kModels; ++i) {
+    if (w[i] <= 0) continue;
+    const PointForecast f = model(i).Forecast(h, hist_);
+    m += w[i] * f.mean;
+    s += w[i] * f.sigma;
+  }
+  if (sigma) *sigma = s;
+  return m;
+}
+
+void SeriesForecaster::Score(double x) {
+  for (int b = 0; b < kBuckets; ++b) {
+    const int H = kHorizons[b];
+    if (step_ < static_cast<size_t>(H)) continue;
+    const Pending& p = pend_[(step_ - H) % kMaxPending];
+    if (!p.made) continue;
+    const double a = cfg_.error_rate;
+    for (int i = 0; i < kModels; ++i) {
+      if (!(p.ready_mask[b] >> i & 1)) continue;
+      const double e = x - p.model[b][i];
+      const double pin = e >= 0 ? 0.9 * e : -0.1 * e;  // pinball at tau 0.9 on the mean
+      const double r = nerr_[b][i] < 1.0 / a ? 1.0 / (nerr_[b][i] + 1) : a;
+      err_[b][i] += r * (std::abs(e) - err_[b][i]);
+      pin_[b][i] += r * (pin - pin_[b][i]);
+      ++nerr_[b][i];
+    }
+    // Ensemble residual: quantile offsets by pinball-loss gradient steps.
+    const double res = x - p.ens[b];
+    const double rs = nres_[b] < 1.0 / a ? 1.0 / (nres_[b] + 1) : a;
+    scale_[b] += rs * (std::abs(res) - scale_[b]);
+    const double lr = cfg_.quantile_lr * std::max(scale_[b], 1e-4);
+    static constexpr std::array<double, 4> kStep = {0.1, 0.3, 0.5, 1.0};
+    for (int k = 0; k < 4; ++k) {
+      const double tau = kTaus[k];
+      if (nres_[b] == 0) qoff_[b][k] = 0;
+      qoff_[b][k] += lr * kStep[k] * (tau - (res < qoff_[b][k] ? 1.0 : 0.0));
+    }
+    ++nres_[b];
+  }
+}
+
+void SeriesForecaster::ScoreInactivity(double x) {
+  const int W = cfg_.inactivity_window;
+  for (int k = 1; k <= W; ++k) {
+    if (step_ < static_cast<size_t>(k)) break;
+    InactPending& p = inact_[(step_ - k) % kMaxPending];
+    if (!p.made) continue;
+    if (!(x < cfg_.inactivity_level)) p.alive = false;
+    if (k == W) {
+      const double y = p.alive ? 1.0 : 0.0;
+      brier_markov_ += (p.p_markov - y) * (p.p_markov - y);
+      brier_lstm_ += (p.p_lstm - y) * (p.p_lstm - y);
+      ++nbrier_;
+      p.made = false;
+    }
+  }
+}
+
+Status SeriesForecaster::observe(double value) {
+  double x;
+  Status st = Check(value, cfg_.max_value, &x);
+  if (!st.ok()) return st;
+  const bool missing = std::isnan(x);
+  if (missing) {
+    if (hist_.size() == 0) {  // nothing to impute from: just let time pass
+      ++step_;
+      pend_[(step_ - 1) % kMaxPending].made = false;
+      inact_[(step_ - 1) % kMaxPending].made = false;
+      return Status::Ok();
+    }
+    double w[kModels];
+    Weights(0, w);
+    x = std::clamp(Mean(1, w, nullptr), 0.0, 1.0);
+  } else {
+    Score(x);
+    if (cfg_.lstm) ScoreInactivity(x);
+    ++real_;
+  }
+  hist_.Push(x);
+  for (int i = 0; i < kModels; ++i) mutable_model(i).Observe(x, hist_, missing);
+  if (cfg_.lstm) cfg_.lstm->Step(&lstm_state_, x);
+
+  // Remember this step's forecasts for scoring H steps later.
+  Pending& p = pend_[step_ % kMaxPending];
+  p.made = true;
+  for (int b = 0; b < kBuckets; ++b) {
+    double w[kModels];
+    Weights(b, w);
+    double ens = 0;
+    unsigned char mask = 0;
+    for (int i = 0; i < kModels; ++i) {
+      const Model& m = model(i);
+      if (!m.ready(hist_)) { p.model[b][i] = 0; continue; }
+      const double f = m.Forecast(kHorizons[b], hist_).mean;
+      p.model[b][i] = static_cast<float>(f);
+      mask |= static_cast<unsigned char>(1u << i);
+      ens += w[i] * f;
+    }
+    p.ready_mask[b] = mask;
+    p.ens[b] = static_cast<float>(ens);
+  }
+  if (cfg_.lstm) {
+    InactPending& q = inact_[step_ % kMaxPending];
+    q.p_markov = static_cast<float>(markov_.ProbStayBelow(cfg_.inactivity_level, cfg_.inactivity_window));
+    q.p_lstm = static_cast<float>(cfg_.lstm->Prob(lstm_state_, cfg_.inactivity_level, cfg_.inactivity_window));
+    q.alive = true;
+    q.made = true;
+  }
+  ++step_;
+  return Status::Ok();
+}
+
+Distribution SeriesForecaster::forecast(int h) const {
+  h = std::max(1, h);
+  const int b = Bucket(h);
+  double w[kModels];
+  Weights(b, w);
+  double sigma;
+  const double mean = Mean(h, w, &sigma);
+  Distribution d;
+  d.mean = std::clamp(mean, 0.0, 1.0);
+  double q[4];
+  if (nres_[b] >= 20) {
+    const double s = std::sqrt(static_cast<double>(h) / kHorizons[b]);
+    for (int k = 0; k < 4; ++k) q[k] = mean + qoff_[b][k] * s;
+  } else {
+    for (int k = 0; k < 4; ++k) q[k] = mean + kZ[k] * sigma;
+  }
+  for (int k = 1; k < 4; ++k) q[k] = std::max(q[k], q[k - 1]);
+  for (double& v : q) v = std::clamp(v, 0.0, 1.0);
+  d.p50 = q[0], d.p90 = q[1], d.p95 = q[2], d.p99 = q[3];
+  const double warm = std::min(1.0, static_cast<double>(real_) / std::max(1, cfg_.warmup));
+  const double mae = nres_[b] > 0 ? scale_[b] : 0.1;
+  d.confidence = hist_.size() == 0 ? 0.0 : warm / (1.0 + mae / 0.05);
+  return d;
+}
+
+double SeriesForecaster::markov_prob_stay_below(double level, int window) const {
+  return markov_.ProbStayBelow(level, window);
+}
+
+double SeriesForecaster::lstm_prob_stay_below(double level, int window) const {
+  if (!cfg_.lstm) return std::numeric_limits<double>::quiet_NaN();
+  return cfg_.lstm->Prob(lstm_state_, level, window);
+}
+
+bool SeriesForecaster::using_lstm() const {
+  return cfg_.lstm && nbrier_ >= 20 && brier_lstm_ < brier_markov_;
+}
+
+double SeriesForecaster::prob_stay_below(double level, int window_steps) const {
+  if (window_steps < 1) return 1.0;
+  if (using_lstm()) return lstm_prob_stay_below(level, window_steps);
+  return markov_prob_stay_below(level, window_steps);
+}
+
+size_t SeriesForecaster::memory_bytes() const {
+  // The object itself plus what its members hold on the heap (the Markov chain's tables).
+  return sizeof(*this) + markov_.memory_bytes() - sizeof(markov_);
+}
+
+}  // namespace lull::forecast
