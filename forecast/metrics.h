@@ -18,6 +18,12 @@ class ForecastMetrics {
  public:
   void Add(double actual, const Distribution& d, double naive_mae);
   void Merge(const ForecastMetrics& o);
+  // Adds totals computed elsewhere (statsmodels_ref.py writes sums, not samples).
+  void MergeSums(size_t n, double sum_abs, double sum_sq, double sum_scaled, double sum_pinball,
+                 size_t covered, size_t under) {
+    n_ += n, abs_ += sum_abs, sq_ += sum_sq, scaled_ += sum_scaled, pin_ += sum_pinball;
+    cov_ += covered, under_ += under;
+  }
   size_t n() const { return n_; }
   double mae() const { return n_ ? abs_ / n_ : 0; }
   double rmse() const;

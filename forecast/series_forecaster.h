@@ -80,6 +80,7 @@ class SeriesForecaster {
 
   // Introspection for the evaluation and tests.
   const Model& model(int i) const;
+  const History& history() const { return hist_; }
   double model_mae(int i, int bucket) const { return err_[bucket][i]; }
   double model_pinball(int i, int bucket) const { return pin_[bucket][i]; }
   double weight(int i, int horizon) const;

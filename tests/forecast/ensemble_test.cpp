@@ -99,7 +99,7 @@ TEST(Ensemble, WeighsTheBestModelAndBeatsTheBaselines) {
     ASSERT_TRUE(f.observe(v).ok());
     prev_ens = f.forecast(1).mean;
     prev_last = v;
-    prev_sma = f.model(1).Forecast(1, History()).mean;
+    prev_sma = f.model(1).Forecast(1, f.history()).mean;
   }
   EXPECT_LT(ens, last);
   EXPECT_LT(ens, sma);
