@@ -1,0 +1,250 @@
+// lull-xen-probe - dom0 test tool for Xen in QEMU (tests/xen/xen-harness.sh).
+//
+//   lull-xen-probe cpu SECONDS INTERVAL_MS DOMID...
+//       every INTERVAL_MS print "t_s cpu_s..." (CLOCK_MONOTONIC, i.e. dom0 uptime, and
+//       each domain's cpu_time from xc_domain_getinfolist), for SECONDS: cheap enough
+//       to sample a guest's on/off pattern at sub-second resolution, where `xl list`
+//       takes seconds per call in emulation.
+//   lull-xen-probe lull setup|query|teardown
+//       XEN_SYSCTL_lull_op (xen-patches/0001); prints the region's fields.
+//   lull-xen-probe tel SECONDS DOMID...
+//       sets the region up, maps it from DOMID_XEN (as xentrace maps trace buffers),
+//       drains the telemetry rings every 100 ms for SECONDS and prints totals; per
+//       domain it compares the run time the telemetry reports with the domain's
+//       cpu_time over the same window.
+// Output is "key=value" lines for the dom0 test script. Exit 0 on success, 1 on a
+// failed call (with the reason on stderr), 2 on bad usage.
+#include <time.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "tests/xen/tel_reader.h"
+#include "tests/xen/xen_glue.h"
+
+namespace {
+
+double Now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+void SleepMs(long ms) {
+  timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+  }
+}
+
+bool ParseLong(const char* s, long lo, long hi, long* out) {
+  char* end = nullptr;
+  errno = 0;
+  long v = std::strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+constexpr size_t kPage = 4096;
+
+// cpu_time in ns of each domain in `doms` (-1 where absent or on error).
+std::vector<int64_t> CpuTimes(lull_xen* x, const std::vector<uint32_t>& doms) {
+  std::vector<int64_t> out(doms.size(), -1);
+  if (lull_xen_cpu_times(x, doms.data(), doms.size(), out.data()) < 0)
+    out.assign(doms.size(), -1);
+  return out;
+}
+
+// Opens the Xen interfaces or says why not.
+lull_xen* Open() {
+  lull_xen* x = nullptr;
+  if (int rc = lull_xen_open(&x); rc < 0) {
+    std::fprintf(stderr, "lull-xen-probe: opening libxenctrl/xencall/xenforeignmemory: %s\n",
+                 std::strerror(-rc));
+    return nullptr;
+  }
+  return x;
+}
+
+bool ParseDoms(int argc, char** argv, int first, std::vector<uint32_t>* doms) {
+  for (int i = first; i < argc; i++) {
+    long d;
+    if (!ParseLong(argv[i], 0, LULL_DOMID_LIMIT - 1, &d)) {
+      std::fprintf(stderr, "lull-xen-probe: '%s' is not a domain id\n", argv[i]);
+      return false;
+    }
+    doms->push_back(static_cast<uint32_t>(d));
+  }
+  return !doms->empty();
+}
+
+int CmdCpu(int argc, char** argv) {
+  long secs, interval;
+  std::vector<uint32_t> doms;
+  if (argc < 5 || !ParseLong(argv[2], 1, 3600, &secs) ||
+      !ParseLong(argv[3], 10, 60000, &interval) || !ParseDoms(argc, argv, 4, &doms)) {
+    std::fprintf(stderr, "usage: lull-xen-probe cpu SECONDS(1-3600) INTERVAL_MS(10-60000) DOMID...\n");
+    return 2;
+  }
+  lull_xen* x = Open();
+  if (!x) return 1;
+  double end = Now() + static_cast<double>(secs);
+  while (Now() < end) {
+    double t = Now();
+    std::vector<int64_t> c = CpuTimes(x, doms);
+    std::printf("%.3f", t);
+    for (int64_t v : c) std::printf(" %.3f", v < 0 ? -1.0 : static_cast<double>(v) * 1e-9);
+    std::printf("\n");
+    std::fflush(stdout);
+    SleepMs(interval);
+  }
+  lull_xen_close(x);
+  return 0;
+}
+
+void PrintOp(const lull_sysctl_op& op) {
+  std::printf("mfn=0x%llx size=%u n_tel=%u tel_capacity=%u cmd_capacity=%u n_leases=%u "
+              "active=%u published=%llu dropped=%llu\n",
+              static_cast<unsigned long long>(op.mfn), op.size, op.n_tel, op.tel_capacity,
+              op.cmd_capacity, op.n_leases, op.active,
+              static_cast<unsigned long long>(op.published),
+              static_cast<unsigned long long>(op.dropped));
+}
+
+// One XEN_SYSCTL_lull_op; on failure says which and why. 0 or -errno.
+int LullOp(lull_xen* x, uint32_t cmd, const char* name, lull_sysctl_op* op) {
+  *op = lull_sysctl_op{};
+  op->cmd = cmd;
+  int rc = lull_xen_lull_op(x, op);
+  if (rc)
+    std::fprintf(stderr, "lull-xen-probe: XEN_SYSCTL_lull_op %s: %s%s\n", name, std::strerror(-rc),
+                 rc == -EOPNOTSUPP || rc == -ENOSYS ? " (hypervisor without the lull patches?)"
+                                                    : "");
+  return rc;
+}
+
+// The lull region set up (or resumed) and mapped from DOMID_XEN read-write: the
+// consumer indices and dom0's half of the lease table live in it.
+struct Region {
+  lull_sysctl_op op{};
+  void* mem = nullptr;
+  size_t pages = 0;
+};
+
+bool SetUpAndMap(lull_xen* x, Region* r) {
+  if (LullOp(x, LULL_SYSCTL_SETUP, "setup", &r->op)) return false;
+  PrintOp(r->op);
+  if (r->op.size == 0 || r->op.mfn == 0) {
+    std::fprintf(stderr, "lull-xen-probe: Xen reported an empty region\n");
+    return false;
+  }
+  r->pages = (r->op.size + kPage - 1) / kPage;
+  if (int m = lull_xen_map(x, r->op.mfn, r->pages, &r->mem); m < 0) {
+    std::fprintf(stderr, "lull-xen-probe: mapping %zu pages of DOMID_XEN at mfn 0x%llx: %s\n",
+                 r->pages, static_cast<unsigned long long>(r->op.mfn), std::strerror(-m));
+    return false;
+  }
+  return true;
+}
+
+int CmdLull(int argc, char** argv) {
+  static const struct { const char* name; uint32_t cmd; } kCmds[] = {
+      {"setup", LULL_SYSCTL_SETUP}, {"query", LULL_SYSCTL_QUERY},
+      {"teardown", LULL_SYSCTL_TEARDOWN}};
+  uint32_t cmd = 0;
+  for (const auto& c : kCmds)
+    if (argc == 3 && std::strcmp(argv[2], c.name) == 0) cmd = c.cmd;
+  if (!cmd) {
+    std::fprintf(stderr, "usage: lull-xen-probe lull setup|query|teardown\n");
+    return 2;
+  }
+  lull_xen* x = Open();
+  if (!x) return 1;
+  lull_sysctl_op op;
+  int rc = LullOp(x, cmd, argv[2], &op);
+  lull_xen_close(x);
+  if (rc) return 1;
+  PrintOp(op);
+  return 0;
+}
+
+int CmdTel(int argc, char** argv) {
+  long secs;
+  std::vector<uint32_t> doms;
+  if (argc < 4 || !ParseLong(argv[2], 1, 3600, &secs) || !ParseDoms(argc, argv, 3, &doms)) {
+    std::fprintf(stderr, "usage: lull-xen-probe tel SECONDS(1-3600) DOMID...\n");
+    return 2;
+  }
+  lull_xen* x = Open();
+  if (!x) return 1;
+  Region region;
+  if (!SetUpAndMap(x, &region)) return 1;
+  void* mem = region.mem;
+  lull::xentest::TelReader reader;
+  if (reader.Attach(mem, region.op.size)) {
+    std::fprintf(stderr, "lull-xen-probe: %s\n", reader.error().c_str());
+    return 1;
+  }
+  // Drain what was published before the window, so the totals cover only the window.
+  reader.Poll();
+  lull::xentest::TelTotals before = reader.totals();
+  std::vector<int64_t> cpu0 = CpuTimes(x, doms);
+  double t0 = Now(), end = t0 + static_cast<double>(secs);
+  int64_t polls = 0, max_batch = 0;
+  while (Now() < end) {
+    SleepMs(100);
+    int64_t n = reader.Poll();
+    if (n < 0) {
+      std::fprintf(stderr, "lull-xen-probe: %s\n", reader.error().c_str());
+      return 1;
+    }
+    polls++;
+    if (n > max_batch) max_batch = n;
+  }
+  std::vector<int64_t> cpu1 = CpuTimes(x, doms);
+  double t1 = Now();
+  const auto& t = reader.totals();
+  std::printf("TEL window_s=%.2f polls=%lld records=%llu max_batch=%lld invalid=%llu errors=%llu "
+              "skipped=%llu dropped=%llu out_of_order=%llu rings=%u\n",
+              t1 - t0, static_cast<long long>(polls),
+              static_cast<unsigned long long>(t.records - before.records),
+              static_cast<long long>(max_batch), static_cast<unsigned long long>(t.invalid),
+              static_cast<unsigned long long>(t.errors), static_cast<unsigned long long>(t.skipped),
+              static_cast<unsigned long long>(t.dropped),
+              static_cast<unsigned long long>(t.out_of_order), reader.rings());
+  for (size_t k = 0; k < doms.size(); k++) {
+    lull::xentest::DomTel d, d0;
+    if (auto it = t.dom.find(static_cast<uint16_t>(doms[k])); it != t.dom.end()) d = it->second;
+    if (auto it = before.dom.find(static_cast<uint16_t>(doms[k])); it != before.dom.end())
+      d0 = it->second;
+    std::printf("TELDOM dom=%u wake=%llu block=%llu run=%llu desched=%llu tel_ran_s=%.3f "
+                "cpu_time_s=%.3f\n",
+                doms[k], static_cast<unsigned long long>(d.wake - d0.wake),
+                static_cast<unsigned long long>(d.block - d0.block),
+                static_cast<unsigned long long>(d.run - d0.run),
+                static_cast<unsigned long long>(d.desched - d0.desched),
+                static_cast<double>(d.ran_ns - d0.ran_ns) * 1e-9,
+                cpu0[k] < 0 || cpu1[k] < 0 ? -1.0
+                                           : static_cast<double>(cpu1[k] - cpu0[k]) * 1e-9);
+  }
+  lull_xen_unmap(x, mem, region.pages);
+  lull_xen_close(x);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "cpu") == 0) return CmdCpu(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "lull") == 0) return CmdLull(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "tel") == 0) return CmdTel(argc, argv);
+  std::fprintf(stderr,
+               "usage: lull-xen-probe cpu SECONDS INTERVAL_MS DOMID...\n"
+               "       lull-xen-probe lull setup|query|teardown\n"
+               "       lull-xen-probe tel SECONDS DOMID...\n");
+  return 2;
+}

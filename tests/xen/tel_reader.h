@@ -1,0 +1,61 @@
+// lull::xentest::TelReader - drains the per-pCPU telemetry rings of a lull region.
+//
+// The dom0 side of xen-patches/0002: Xen's credit scheduler pushes one
+// lull_tel_rec per vCPU wake/block/run/preemption into the ring of the pCPU it runs
+// on; this reader attaches to a region (anything lull_shm_attach accepts: Xen's pages
+// mapped from DOMID_XEN, or memory formatted in-process by a test), pops every ring,
+// validates each record and keeps per-domain totals. It trusts nothing in the region:
+// the consumer API (shm/lull_shm.h) checks indices and sequence numbers, and records
+// that fail lull_tel_valid are counted as invalid, never summed.
+//
+// One thread at a time; the caller keeps the mapping alive while the reader is used.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "shm/lull_shm.h"
+
+namespace lull::xentest {
+
+// Totals for one domain over the records drained so far.
+struct DomTel {
+  uint64_t wake = 0, block = 0, run = 0, desched = 0, other = 0;
+  uint64_t ran_ns = 0;     // sum of BLOCK and DESCHED args: time the vCPUs ran
+  uint64_t waited_ns = 0;  // sum of RUN args: time runnable but not running
+  uint64_t blocked_ns = 0; // sum of WAKE args: time blocked
+};
+
+struct TelTotals {
+  uint64_t records = 0;   // valid records summed
+  uint64_t invalid = 0;   // records that failed lull_tel_valid
+  uint64_t errors = 0;    // consumer protocol errors (insane index, stale slot)
+  uint64_t skipped = 0;   // records the consumer had to skip
+  uint64_t dropped = 0;   // producer-reported drops (ring full), all rings
+  uint64_t out_of_order = 0;  // a ring's timestamps went backwards
+  std::map<uint16_t, DomTel> dom;
+};
+
+class TelReader {
+ public:
+  // Attach to a region of `size` bytes at `mem`. 0, or a negative errno with `error()`
+  // saying what was wrong.
+  int Attach(void* mem, uint64_t size);
+  // Pop everything currently in every ring (bounded by each ring's capacity), add it
+  // to the totals, release the slots. Returns records popped or a negative errno.
+  int64_t Poll();
+  const TelTotals& totals() const { return totals_; }
+  uint32_t rings() const { return static_cast<uint32_t>(cons_.size()); }
+  const std::string& error() const { return error_; }
+
+ private:
+  lull_shm_view view_{};
+  std::vector<lull_cons> cons_;
+  std::vector<uint64_t> last_time_;
+  TelTotals totals_;
+  std::string error_;
+};
+
+}  // namespace lull::xentest
