@@ -10,6 +10,8 @@ JOBS  ?= $(shell nproc)
 # ctest label filters: `make test L=concurrent`, `make test LE=long`.
 L     ?=
 LE    ?= $(if $(SAN),long,)
+# Parts to build (all by default); e.g. PARTS=shm while another part is mid-change.
+PARTS ?= shm;forecast;dom0
 
 # Debian packages, by purpose. Keep this the only list.
 PKG_BUILD   := build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
@@ -58,7 +60,7 @@ deps:
 	fi
 
 configure: deps
-	@cmake -S . -B $(BUILD) -G Ninja -DLULL_SAN=$(SAN) \
+	@cmake -S . -B $(BUILD) -G Ninja -DLULL_SAN=$(SAN) -DLULL_PARTS='$(PARTS)' \
 	  $(if $(SAN),-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1) >/dev/null
 
 build: configure
@@ -74,7 +76,7 @@ bench-ring: build
 
 fuzz: deps
 	@cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-	  -DLULL_FUZZ=ON >/dev/null
+	  -DLULL_FUZZ=ON -DLULL_PARTS=shm >/dev/null
 	cmake --build build-fuzz -j $(JOBS) --target lull-fuzz-shm
 	mkdir -p build-fuzz/corpus
 	build-fuzz/tests/fuzz/lull-fuzz-shm -max_total_time=$(or $(FUZZ_SECONDS),60) \
