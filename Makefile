@@ -11,7 +11,7 @@ JOBS  ?= $(shell nproc)
 L     ?=
 LE    ?= $(if $(SAN),long,)
 # Parts to build (all by default); e.g. PARTS=shm while another part is mid-change.
-PARTS ?= shm;forecast;dom0
+PARTS ?= shm;forecast;dom0;snapshot;migrate;clone
 
 # Debian packages, by purpose. Keep this the only list.
 PKG_BUILD   := build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
@@ -29,10 +29,10 @@ PYTHON := /usr/bin/python3
 all: build
 
 # Each part adds its own targets in a fragment beside its code (forecast/forecast.mk,
-# dom0/dom0.mk, xen-patches/xen.mk) and appends to BENCH_STEPS the steps `make bench`
+# dom0/dom0.mk, xen-patches/xen.mk, dom0/<module>/<module>.mk) and appends to BENCH_STEPS the steps `make bench`
 # runs after the ring benchmark.
 BENCH_STEPS :=
--include forecast/forecast.mk dom0/dom0.mk xen-patches/xen.mk
+-include forecast/forecast.mk dom0/dom0.mk xen-patches/xen.mk $(wildcard dom0/*/*.mk)
 
 help:
 	@echo "make run          build and run lulld on the simulated host (the main job)"
