@@ -14,6 +14,14 @@ namespace {
 // for an AR polynomial; for MA pass sign = -1 so the coefficients enter with a plus).
 bool RootsInside(const double* c, int k, double sign, double limit = 0.995) {
   if (k == 0) return true;
+  // Closed forms for the common low orders; the companion matrix only beyond.
+  if (k == 1) return std::abs(c[0]) < limit;
+  if (k == 2) {
+    // z^2 - a z - b: both roots inside radius r iff |b| < r^2, a + b < r^2 - ... in the
+    // scaled form: with a' = a / r, b' = b / r^2 the unit-circle triangle conditions hold.
+    const double a = sign * c[0] / limit, b = sign * c[1] / (limit * limit);
+    return std::abs(b) < 1 && a + b < 1 && b - a < 1;
+  }
   Eigen::MatrixXd comp = Eigen::MatrixXd::Zero(k, k);
   for (int i = 0; i < k; ++i) comp(0, i) = sign * c[i];
   for (int i = 1; i < k; ++i) comp(i, i - 1) = 1;
@@ -114,7 +122,7 @@ Status FitArima(const double* y, size_t n, int p, int d, int q, ArimaFit* out) {
   Eigen::MatrixXd J;
   double sse = CssResiduals(w, p, q, beta, &e, &J);
   int it = 0;
-  for (; it < 25 && p + q > 0; ++it) {
+  for (; it < 12 && p + q > 0; ++it) {
     Eigen::VectorXd step = SolveLs(J, e);  // minimises |e - J step|: e(beta - step) ~ 0
     double scale = 1.0;
     bool improved = false;
@@ -127,7 +135,7 @@ Status FitArima(const double* y, size_t n, int p, int d, int q, ArimaFit* out) {
         const double rel = (sse - s2) / std::max(sse, 1e-300);
         beta = cand;
         sse = s2;
-        improved = rel > 1e-10;
+        improved = rel > 1e-7;  // below this the coefficients move by noise only
         break;
       }
     }
@@ -219,19 +227,39 @@ void Arima::Observe(double, const History& hist, bool imputed) {
 }
 
 PointForecast Arima::Forecast(int h, const History& hist) const {
-  if (!fitted_) return {hist.size() ? hist.Lag(0) : 0.0, 0.0};
-  h = std::max(1, h);
+  PointForecast f;
+  ForecastMany(&h, 1, hist, &f);
+  return f;
+}
+
+void Arima::ForecastMany(const int* hs, int n, const History& hist, PointForecast* out) const {
+  if (n == 0) return;
+  if (!fitted_) {
+    for (int i = 0; i < n; ++i) out[i] = {hist.size() ? hist.Lag(0) : 0.0, 0.0};
+    return;
+  }
+  const int hmax = std::max(1, hs[n - 1]);
+  constexpr int kPsi = 64;  // beyond this the variance grows linearly (rarely used)
+  const int hp = std::min(hmax, kPsi);
+  // psi weights of the ARMA part, integrated d times, for the forecast variance.
+  double psi[kPsi];
+  for (int j = 0; j < hp; ++j) {
+    double v = j == 0 ? 1.0 : (j <= cfg_.q ? theta_[j - 1] : 0.0);
+    for (int i = 1; i <= std::min(j, cfg_.p); ++i) v += phi_[i - 1] * psi[j - i];
+    psi[j] = v;
+  }
+  for (int k = 0; k < cfg_.d; ++k)
+    for (int j = 1; j < hp; ++j) psi[j] += psi[j - 1];
   // ARMA recursion on the differenced series with future innovations set to zero.
   double zl[kMaxOrder], el[kMaxOrder];
   for (int i = 0; i < kMaxOrder; ++i) {
     zl[i] = i < cfg_.p ? Diff(hist, i) : 0;
     el[i] = elag_[i];
   }
-  double psi[64];
-  const int hp = std::min(h, 64);
   double y1 = hist.Lag(0), y2 = cfg_.d == 2 ? hist.Lag(1) : 0;  // for integration
-  double yhat = y1;
-  for (int k = 1; k <= h; ++k) {
+  double yhat = y1, var = 0;
+  int next = 0;
+  for (int k = 1; k <= hmax && next < n; ++k) {
     double z = mu_;
     for (int i = 0; i < cfg_.p; ++i) z += phi_[i] * (zl[i] - mu_);
     for (int j = 0; j < cfg_.q; ++j) z += theta_[j] * el[j];
@@ -241,19 +269,10 @@ PointForecast Arima::Forecast(int h, const History& hist) const {
     if (cfg_.d == 0) yhat = z;
     else if (cfg_.d == 1) yhat = y1 + z, y1 = yhat;
     else { yhat = 2 * y1 - y2 + z; y2 = y1; y1 = yhat; }
+    const double ps = psi[std::min(k, hp) - 1];
+    var += ps * ps;
+    while (next < n && std::max(1, hs[next]) == k) out[next++] = {yhat, std::sqrt(var * sigma2_)};
   }
-  // psi weights of the ARMA part, then integrated d times, for the forecast variance.
-  for (int j = 0; j < hp; ++j) {
-    double v = j == 0 ? 1.0 : (j <= cfg_.q ? theta_[j - 1] : 0.0);
-    for (int i = 1; i <= std::min(j, cfg_.p); ++i) v += phi_[i - 1] * psi[j - i];
-    psi[j] = v;
-  }
-  for (int k = 0; k < cfg_.d; ++k)
-    for (int j = 1; j < hp; ++j) psi[j] += psi[j - 1];
-  double var = 0;
-  for (int j = 0; j < hp; ++j) var += psi[j] * psi[j];
-  var *= sigma2_ * (h > hp ? static_cast<double>(h) / hp : 1.0);
-  return {yhat, std::sqrt(var)};
 }
 
 }  // namespace lull::forecast

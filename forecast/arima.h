@@ -54,6 +54,7 @@ class Arima final : public Model {
   const char* name() const override { return "arima"; }
   void Observe(double x, const History& hist, bool imputed) override;
   PointForecast Forecast(int h, const History& hist) const override;
+  void ForecastMany(const int* hs, int n, const History& hist, PointForecast* out) const override;
   bool ready(const History&) const override { return fitted_; }
   size_t memory_bytes() const override { return sizeof(*this); }
   int refits() const { return refits_; }

@@ -35,6 +35,21 @@ PointForecast MovingAverage::Forecast(int h, const History&) const {
   return {pred_, err_.Sigma(h)};
 }
 
+void MovingMedian::Observe(double x, const History& hist, bool imputed) {
+  if (have_ && !imputed) err_.Add(x - pred_);
+  const int n = static_cast<int>(std::min<size_t>(window_, hist.size()));
+  double v[kMaxWindow] = {};
+  for (int i = 0; i < n; ++i) v[i] = hist.Lag(i);
+  std::nth_element(v, v + n / 2, v + n);
+  pred_ = v[n / 2];
+  if (n % 2 == 0 && n > 0) pred_ = 0.5 * (pred_ + *std::max_element(v, v + n / 2));
+  have_ = true;
+}
+
+PointForecast MovingMedian::Forecast(int h, const History&) const {
+  return {pred_, err_.Sigma(h)};
+}
+
 void Ewma::Observe(double x, const History&, bool imputed) {
   if (!have_) {
     level_ = x;

@@ -1,5 +1,5 @@
 // Baseline predictors: last value, simple moving average, exponentially weighted moving
-// average. They are the yardsticks the issue names (the ensemble must beat the best of
+// average (and a moving median, an ensemble member that is not one of the named baselines). They are the yardsticks the issue names (the ensemble must beat the best of
 // them) and cheap members of the ensemble.
 //
 // All forecast a flat line (the same mean for every horizon). Their sigma is a running
@@ -52,6 +52,23 @@ class MovingAverage final : public Model {
   double Mean(const History& hist) const;
   int window_;
   double pred_ = 0;  // the mean forecast made at the previous step
+  bool have_ = false;
+  ErrorScale err_;
+};
+
+// Median of the newest `window` samples: the MAE-optimal flat forecast when the series
+// is spiky (Bitbrains CPU), where a mean is dragged by every spike.
+class MovingMedian final : public Model {
+ public:
+  static constexpr int kMaxWindow = 31;
+  explicit MovingMedian(int window = 9) : window_(window < 1 ? 1 : (window > kMaxWindow ? kMaxWindow : window)) {}
+  const char* name() const override { return "median"; }
+  void Observe(double x, const History& hist, bool imputed) override;
+  PointForecast Forecast(int h, const History& hist) const override;
+  size_t memory_bytes() const override { return sizeof(*this); }
+ private:
+  int window_;
+  double pred_ = 0;
   bool have_ = false;
   ErrorScale err_;
 };

@@ -40,35 +40,51 @@ double TransitionCounts::Prob(int from, int to) const {
   return (c + pri) / (r + stay_prior_ + prior_ * k_);
 }
 
-void TransitionCounts::Propagate(const double* dist, int h, double* out) const {
-  std::vector<double> cur(dist, dist + k_), next(k_);
+void TransitionCounts::Propagate(const double* dist, int h, double* out, double* every) const {
+  double cur[kMaxStates], next[kMaxStates], inv[kMaxStates];
+  const double pri = prior_;
+  for (int i = 0; i < k_; ++i) {
+    cur[i] = dist[i];
+    inv[i] = 1.0 / (rows_[i] / inc_ + stay_prior_ + prior_ * k_);
+  }
+  const double scale = 1.0 / inc_;
   for (int s = 0; s < h; ++s) {
-    std::fill(next.begin(), next.end(), 0.0);
+    for (int j = 0; j < k_; ++j) next[j] = 0;
     for (int i = 0; i < k_; ++i) {
       if (cur[i] == 0) continue;
-      const double r = rows_[i] / inc_ + stay_prior_ + prior_ * k_;
-      const double w = cur[i] / r;
+      const double w = cur[i] * inv[i];
       const float* row = &counts_[i * k_];
-      for (int j = 0; j < k_; ++j) next[j] += w * (row[j] / inc_ + prior_);
+      const double ws = w * scale, wp = w * pri;
+      for (int j = 0; j < k_; ++j) next[j] += ws * row[j] + wp;
       next[i] += w * stay_prior_;
     }
-    cur.swap(next);
+    for (int j = 0; j < k_; ++j) cur[j] = next[j];
+    if (every) std::copy(cur, cur + k_, every + static_cast<size_t>(s) * k_);
   }
-  std::copy(cur.begin(), cur.end(), out);
+  std::copy(cur, cur + k_, out);
 }
 
 double TransitionCounts::StayProb(const std::vector<bool>& inside, int start, int window) const {
   if (start < 0 || start >= k_) return 0;
-  std::vector<double> f(k_), g(k_);
-  for (int i = 0; i < k_; ++i) f[i] = inside[i] ? 1.0 : 0.0;
+  double f[kMaxStates], g[kMaxStates], inv[kMaxStates];
+  int in[kMaxStates], nin = 0;
+  for (int i = 0; i < k_; ++i) {
+    f[i] = inside[i] ? 1.0 : 0.0;
+    if (inside[i]) in[nin++] = i;
+    inv[i] = 1.0 / (rows_[i] / inc_ + stay_prior_ + prior_ * k_);
+  }
+  const double scale = 1.0 / inc_;
   for (int w = 0; w < window; ++w) {
     for (int i = 0; i < k_; ++i) {
+      const float* row = &counts_[i * k_];
       double s = 0;
-      for (int j = 0; j < k_; ++j)
-        if (inside[j]) s += Prob(i, j) * f[j];
-      g[i] = s;
+      for (int a = 0; a < nin; ++a) {
+        const int j = in[a];
+        s += (row[j] * scale + prior_ + (i == j ? stay_prior_ : 0.0)) * f[j];
+      }
+      g[i] = s * inv[i];
     }
-    f.swap(g);
+    for (int i = 0; i < k_; ++i) f[i] = g[i];
   }
   return f[start];
 }
@@ -76,6 +92,8 @@ double TransitionCounts::StayProb(const std::vector<bool>& inside, int start, in
 Status MarkovChain::Validate(const MarkovConfig& cfg) {
   const auto& e = cfg.edges;
   if (e.size() < 3) return Status::InvalidArgument("MarkovConfig.edges needs at least 3 edges (2 levels), got " + std::to_string(e.size()));
+  if (e.size() - 1 > static_cast<size_t>(TransitionCounts::kMaxStates))
+    return Status::InvalidArgument("MarkovConfig.edges: at most " + std::to_string(TransitionCounts::kMaxStates) + " levels");
   if (e.front() != 0.0 || e.back() <= 1.0)
     return Status::InvalidArgument("MarkovConfig.edges must start at 0 and end above 1.0");
   for (size_t i = 1; i < e.size(); ++i)
@@ -118,18 +136,13 @@ void MarkovChain::Observe(double x, const History&, bool imputed) {
 
 void MarkovChain::LevelDistribution(int h, double* out) const {
   const int k = levels();
-  std::vector<double> d(k, 0.0);
-  if (cur_ >= 0) d[cur_] = 1.0; else std::fill(d.begin(), d.end(), 1.0 / k);
-  chain_.Propagate(d.data(), std::max(1, h), out);
+  double d[TransitionCounts::kMaxStates] = {};
+  if (cur_ >= 0) d[cur_] = 1.0; else std::fill(d, d + k, 1.0 / k);
+  chain_.Propagate(d, std::max(1, h), out);
 }
 
-PointForecast MarkovChain::Forecast(int h, const History&) const {
+PointForecast MarkovChain::Moments(const double* d) const {
   const int k = levels();
-  double dist[64];
-  std::vector<double> big;
-  double* d = dist;
-  if (k > 64) { big.resize(k); d = big.data(); }
-  LevelDistribution(h, d);
   double mean = 0;
   for (int i = 0; i < k; ++i) mean += d[i] * BinMean(i);
   double var = 0;
@@ -138,6 +151,27 @@ PointForecast MarkovChain::Forecast(int h, const History&) const {
     var += d[i] * ((BinMean(i) - mean) * (BinMean(i) - mean) + w * w / 12);
   }
   return {mean, std::sqrt(var)};
+}
+
+PointForecast MarkovChain::Forecast(int h, const History&) const {
+  double d[TransitionCounts::kMaxStates];
+  LevelDistribution(h, d);
+  return Moments(d);
+}
+
+void MarkovChain::ForecastMany(const int* hs, int n, const History&, PointForecast* out) const {
+  if (n == 0) return;
+  const int k = levels();
+  const int hmax = std::max(1, hs[n - 1]);
+  double d0[TransitionCounts::kMaxStates] = {}, last[TransitionCounts::kMaxStates];
+  if (cur_ >= 0) d0[cur_] = 1.0; else std::fill(d0, d0 + k, 1.0 / k);
+  double every[TransitionCounts::kMaxStates * 16];
+  if (hmax > 16) {  // rare: fall back to one propagation per horizon
+    for (int i = 0; i < n; ++i) out[i] = Forecast(hs[i], History());
+    return;
+  }
+  chain_.Propagate(d0, hmax, last, every);
+  for (int i = 0; i < n; ++i) out[i] = Moments(every + static_cast<size_t>(std::max(1, hs[i]) - 1) * k);
 }
 
 double MarkovChain::Quantile(const double* dist, double tau) const {
@@ -165,10 +199,27 @@ size_t MarkovChain::memory_bytes() const {
          edges_.capacity() * sizeof(double) + 2 * bin_w_.capacity() * sizeof(float);
 }
 
+namespace {
+// A joint configuration with too many states (or bad edges) falls back to the defaults.
+const JointMarkovConfig& Usable(const JointMarkovConfig& cfg) {
+  static const JointMarkovConfig kDefault;
+  auto ok = [](const std::vector<double>& e) {
+    MarkovConfig m;
+    m.edges = e;
+    return MarkovChain::Validate(m).ok();
+  };
+  const size_t states = (cfg.cpu_edges.size() - 1) * (cfg.mem_edges.size() - 1);
+  if (cfg.cpu_edges.size() < 3 || cfg.mem_edges.size() < 3 || !ok(cfg.cpu_edges) ||
+      !ok(cfg.mem_edges) || states > static_cast<size_t>(TransitionCounts::kMaxStates))
+    return kDefault;
+  return cfg;
+}
+}  // namespace
+
 JointMarkovChain::JointMarkovChain(const JointMarkovConfig& cfg)
-    : cpu_edges_(cfg.cpu_edges), mem_edges_(cfg.mem_edges),
-      chain_(static_cast<int>((cfg.cpu_edges.size() - 1) * (cfg.mem_edges.size() - 1)),
-             cfg.decay, cfg.prior, cfg.stay_prior) {}
+    : cpu_edges_(Usable(cfg).cpu_edges), mem_edges_(Usable(cfg).mem_edges),
+      chain_(static_cast<int>((cpu_edges_.size() - 1) * (mem_edges_.size() - 1)),
+             Usable(cfg).decay, Usable(cfg).prior, Usable(cfg).stay_prior) {}
 
 void JointMarkovChain::Observe(double cpu, double mem) {
   const int s = Bin(cpu_edges_, cpu) * mem_levels() + Bin(mem_edges_, mem);

@@ -29,14 +29,18 @@
 
 namespace lull::forecast {
 
+// At most kMaxStates states (the joint chain's 5 x 5 levels fit), so that the per-step
+// work uses stack arrays and no heap.
 class TransitionCounts {
  public:
   TransitionCounts(int states, double decay, double prior, double stay_prior);
   int states() const { return k_; }
   void Add(int from, int to);
   double Prob(int from, int to) const;
-  // out = dist * P^h (dist and out have states() entries; may alias).
-  void Propagate(const double* dist, int h, double* out) const;
+  static constexpr int kMaxStates = 64;
+  // out = dist * P^h (dist and out have states() entries; may alias). When `every` is
+  // not null, every[s * states() + j] receives dist * P^(s+1) for s < h.
+  void Propagate(const double* dist, int h, double* out, double* every = nullptr) const;
   // P(next W states all in `inside` | now in `start`).
   double StayProb(const std::vector<bool>& inside, int start, int window) const;
   size_t memory_bytes() const { return sizeof(*this) + counts_.capacity() * sizeof(float) + rows_.capacity() * sizeof(float); }
@@ -64,6 +68,7 @@ class MarkovChain final : public Model {
   const char* name() const override { return "markov"; }
   void Observe(double x, const History& hist, bool imputed) override;
   PointForecast Forecast(int h, const History& hist) const override;
+  void ForecastMany(const int* hs, int n, const History& hist, PointForecast* out) const override;
   bool ready(const History&) const override { return seen_ >= 8; }
   size_t memory_bytes() const override;
 
@@ -85,6 +90,7 @@ class MarkovChain final : public Model {
   int cur_ = -1;
   int seen_ = 0;
   double BinMean(int i) const;
+  PointForecast Moments(const double* dist) const;
 };
 
 struct JointMarkovConfig {
@@ -93,6 +99,8 @@ struct JointMarkovConfig {
   double decay = 0.998, prior = 0.01, stay_prior = 0.5;
 };
 
+// A configuration with bad edges or more than kMaxStates joint states is replaced by
+// the defaults (the constructor cannot fail; Validate the edges first to be told why).
 class JointMarkovChain {
  public:
   explicit JointMarkovChain(const JointMarkovConfig& cfg = {});

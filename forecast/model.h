@@ -26,6 +26,11 @@ class Model {
   virtual const char* name() const = 0;
   virtual void Observe(double x, const History& hist, bool imputed) = 0;
   virtual PointForecast Forecast(int h, const History& hist) const = 0;
+  // Forecasts for n increasing horizons at once; models whose multi-step forecast is a
+  // recursion (ARIMA, Markov) override it to walk the recursion once.
+  virtual void ForecastMany(const int* hs, int n, const History& hist, PointForecast* out) const {
+    for (int i = 0; i < n; ++i) out[i] = Forecast(hs[i], hist);
+  }
   // False while the model has too little data to be worth any weight.
   virtual bool ready(const History& hist) const { return hist.size() > 0; }
   virtual size_t memory_bytes() const = 0;

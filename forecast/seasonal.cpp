@@ -48,7 +48,11 @@ double Seasonal::PredictAt(int h, const History& hist) const {
 
 void Seasonal::Observe(double x, const History& hist, bool imputed) {
   if (have_pred_ && !imputed) ms_ += 0.02 * ((x - pred_) * (x - pred_) - ms_);
-  if (++since_detect_ >= cfg_.detect_every || (period_ == 0 && since_detect_ % 32 == 0)) {
+  // Detect once enough history exists for the shortest period, then every detect_every
+  // steps: the O(n^2) scan is amortised, and periods do not change quickly.
+  const bool first = period_ == 0 && !detected_once_ && hist.size() >= static_cast<size_t>(8 * cfg_.min_period);
+  if (++since_detect_ >= cfg_.detect_every || first) {
+    detected_once_ = true;
     since_detect_ = 0;
     double buf[History::kCapacity];
     const size_t n = hist.size();

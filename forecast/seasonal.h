@@ -14,7 +14,7 @@ namespace lull::forecast {
 
 struct SeasonalConfig {
   int min_period = 4;
-  int detect_every = 128;
+  int detect_every = 256;
   double min_acf = 0.3;
 };
 
@@ -39,6 +39,7 @@ class Seasonal final : public Model {
   SeasonalConfig cfg_;
   int period_ = 0;
   int since_detect_ = 0;
+  bool detected_once_ = false;
   double pred_ = 0;  // 1-step forecast made at the previous step, for the error scale
   double ms_ = 0;
   bool have_pred_ = false;

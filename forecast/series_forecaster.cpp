@@ -25,7 +25,8 @@ SeriesForecaster::SeriesForecaster(const EnsembleConfig& cfg)
       ewma_(cfg.ewma_alpha),
       arima_(cfg.arima),
       seasonal_(cfg.seasonal),
-      markov_(cfg.markov) {
+      markov_(cfg.markov),
+      median_(cfg.median_window) {
   cfg_.inactivity_window = std::clamp(cfg_.inactivity_window, 1, kMaxPending);
 }
 
@@ -40,7 +41,8 @@ Model& SeriesForecaster::mutable_model(int i) {
     case 2: return ewma_;
     case 3: return arima_;
     case 4: return seasonal_;
-    default: return markov_;
+    case 5: return markov_;
+    default: return median_;
   }
 }
 
@@ -57,14 +59,18 @@ Status SeriesForecaster::Check(double value, double max_value, double* out) {
   return Status::Ok();
 }
 
-void SeriesForecaster::Weights(int b, double* w) const {
-  double best = std::numeric_limits<double>::infinity();
-  bool ready[kModels];
-  for (int i = 0; i < kModels; ++i) {
-    ready[i] = model(i).ready(hist_);
+void SeriesForecaster::WeightsEg(int b, const bool* ready, int nready, double* w) const {
+  double mx = -1e300, sum = 0;
+  for (int i = 0; i < kModels; ++i) if (ready[i]) mx = std::max(mx, logw_[b][i]);
+  for (int i = 0; i < kModels; ++i) sum += w[i] = ready[i] ? std::exp(logw_[b][i] - mx) : 0.0;
+  for (int i = 0; i < kModels; ++i)
+    w[i] = ready[i] ? (1 - cfg_.share) * w[i] / sum + cfg_.share / nready : 0.0;
+}
+
+void SeriesForecaster::WeightsInverse(int b, const bool* ready, double* w) const {
+  double best = std::numeric_limits<double>::infinity(), sum = 0;
+  for (int i = 0; i < kModels; ++i)
     if (ready[i] && nerr_[b][i] >= 3) best = std::min(best, err_[b][i]);
-  }
-  double sum = 0;
   for (int i = 0; i < kModels; ++i) {
     if (!ready[i]) { w[i] = 0; continue; }
     if (nerr_[b][i] < 3 || !std::isfinite(best)) {
@@ -75,11 +81,30 @@ void SeriesForecaster::Weights(int b, double* w) const {
     }
     sum += w[i];
   }
-  if (sum <= 0) {  // nothing ready: last value
+  for (int i = 0; i < kModels; ++i) w[i] /= sum;
+}
+
+void SeriesForecaster::Weights(int b, double* w) const {
+  bool ready[kModels];
+  int nready = 0;
+  for (int i = 0; i < kModels; ++i) nready += ready[i] = model(i).ready(hist_);
+  if (nready == 0) {  // nothing ready: last value
     for (int i = 0; i < kModels; ++i) w[i] = i == 0;
     return;
   }
-  for (int i = 0; i < kModels; ++i) w[i] /= sum;
+  using W = EnsembleConfig::Weighting;
+  if (cfg_.weighting == W::kExpGradient) return WeightsEg(b, ready, nready, w);
+  if (cfg_.weighting == W::kInverseError) return WeightsInverse(b, ready, w);
+  double we[kModels], wi[kModels];
+  WeightsEg(b, ready, nready, we);
+  WeightsInverse(b, ready, wi);
+  const double e0 = comb_err_[b][0], e1 = comb_err_[b][1], best = std::max(std::min(e0, e1), 1e-9);
+  double a = 0.5;
+  if (nres_[b] >= 10) {
+    const double x0 = std::exp(-cfg_.kappa * (e0 / best - 1)), x1 = std::exp(-cfg_.kappa * (e1 / best - 1));
+    a = x0 / (x0 + x1);
+  }
+  for (int i = 0; i < kModels; ++i) w[i] = a * we[i] + (1 - a) * wi[i];
 }
 
 double SeriesForecaster::weight(int i, int horizon) const {
@@ -119,6 +144,22 @@ void SeriesForecaster::Score(double x) {
     // Ensemble residual: quantile offsets by pinball-loss gradient steps.
     const double res = x - p.ens[b];
     const double rs = nres_[b] < 1.0 / a ? 1.0 / (nres_[b] + 1) : a;
+    comb_err_[b][0] += rs * (std::abs(x - p.ens_eg[b]) - comb_err_[b][0]);
+    comb_err_[b][1] += rs * (std::abs(x - p.ens_inv[b]) - comb_err_[b][1]);
+    if (nres_[b] > 0) {
+      const double res_eg = x - p.ens_eg[b];
+      // Exponentiated gradient on |yhat - y|: d/dw_m = sign(yhat - y) f_m (shifted by
+      // yhat, which the simplex makes free), in units of the recent ensemble MAE.
+      const double sg = res_eg < 0 ? 1.0 : (res_eg > 0 ? -1.0 : 0.0);
+      const double unit = std::max(scale_[b], 1e-4);
+      double mx = -1e300;
+      for (int i = 0; i < kModels; ++i) {
+        if (!(p.ready_mask[b] >> i & 1)) continue;
+        logw_[b][i] -= cfg_.eta * sg * (p.model[b][i] - p.ens_eg[b]) / unit;
+        mx = std::max(mx, logw_[b][i]);
+      }
+      for (int i = 0; i < kModels; ++i) logw_[b][i] = std::max(logw_[b][i] - mx, -30.0);
+    }
     scale_[b] += rs * (std::abs(res) - scale_[b]);
     const double lr = cfg_.quantile_lr * std::max(scale_[b], 1e-4);
     static constexpr std::array<double, 4> kStep = {0.1, 0.3, 0.5, 1.0};
@@ -175,21 +216,40 @@ Status SeriesForecaster::observe(double value) {
   // Remember this step's forecasts for scoring H steps later.
   Pending& p = pend_[step_ % kMaxPending];
   p.made = true;
+  PointForecast fc[kModels][kBuckets];
+  unsigned char mask = 0;
+  for (int i = 0; i < kModels; ++i) {
+    const Model& m = model(i);
+    if (!m.ready(hist_)) continue;
+    m.ForecastMany(kHorizons.data(), kBuckets, hist_, fc[i]);
+    mask |= static_cast<unsigned char>(1u << i);
+  }
+  bool ready[kModels];
+  int nready = 0;
+  for (int i = 0; i < kModels; ++i) nready += ready[i] = mask >> i & 1;
   for (int b = 0; b < kBuckets; ++b) {
-    double w[kModels];
+    double w[kModels], we[kModels], wi[kModels];
     Weights(b, w);
-    double ens = 0;
-    unsigned char mask = 0;
-    for (int i = 0; i < kModels; ++i) {
-      const Model& m = model(i);
-      if (!m.ready(hist_)) { p.model[b][i] = 0; continue; }
-      const double f = m.Forecast(kHorizons[b], hist_).mean;
-      p.model[b][i] = static_cast<float>(f);
-      mask |= static_cast<unsigned char>(1u << i);
-      ens += w[i] * f;
+    if (nready > 0) {
+      WeightsEg(b, ready, nready, we);
+      WeightsInverse(b, ready, wi);
+    } else {
+      std::copy(w, w + kModels, we);
+      std::copy(w, w + kModels, wi);
     }
+    double ens = 0, ens_eg = 0, ens_inv = 0;
+    for (int i = 0; i < kModels; ++i) {
+      p.model[b][i] = ready[i] ? static_cast<float>(fc[i][b].mean) : 0.f;
+      if (!ready[i]) continue;
+      ens += w[i] * fc[i][b].mean;
+      ens_eg += we[i] * fc[i][b].mean;
+      ens_inv += wi[i] * fc[i][b].mean;
+    }
+    if (nready == 0) ens = ens_eg = ens_inv = x;  // nothing ready: the last value
     p.ready_mask[b] = mask;
     p.ens[b] = static_cast<float>(ens);
+    p.ens_eg[b] = static_cast<float>(ens_eg);
+    p.ens_inv[b] = static_cast<float>(ens_inv);
   }
   if (cfg_.lstm) {
     InactPending& q = inact_[step_ % kMaxPending];

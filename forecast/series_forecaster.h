@@ -1,14 +1,18 @@
 // lull::forecast::SeriesForecaster - the adaptive ensemble over one utilization series.
 //
-// Members: last value, moving average, adaptive EWMA, ARIMA, seasonal signature and the
-// Markov chain (each a forecast::Model over a shared History). Per step, observe():
+// Members: last value, moving average, adaptive EWMA, ARIMA, seasonal signature, the
+// Markov chain and a moving median (each a forecast::Model over a shared History). Per step, observe():
 //   1. validates the sample (policy below);
 //   2. scores the forecasts every model made 1, 3 and 12 steps ago against it: a running
 //      absolute error and pinball loss (tau 0.9) per model and horizon bucket;
 //   3. updates the models (EWMA alpha by a gradient step, ARIMA refits on schedule/drift);
 //   4. makes and stores the new 1/3/12-step forecasts.
-// forecast(h) combines the ready models with weights exp(-kappa * (err_m / err_best - 1))
-// from the bucket nearest h (1 | 2..5 | 6+). The quantiles are the ensemble mean plus
+// forecast(h) combines the ready models with the weights of the bucket nearest h
+// (1 | 2..5 | 6+). Two combiners learn online: exponentiated-gradient steps on the
+// combined absolute error (w_m *= exp(-eta * sign(yhat - y) * (f_m - yhat) / MAE), mixed
+// with `share` of uniform) and inverse error (w_m ~ exp(-kappa (err_m / err_best - 1))).
+// By default (kAuto) their weight vectors are blended by the same softmax over the two
+// combiners' recent MAE, so the ensemble follows whichever combines better. The quantiles are the ensemble mean plus
 // offsets learnt online from the ensemble's own residuals by pinball-loss gradient steps
 // (adaptive conformal style), scaled by sqrt(h / H) off the tracked horizons; before 20
 // residuals exist they come from the models' own sigmas (normal approximation).
@@ -49,11 +53,20 @@ struct EnsembleConfig {
   SeasonalConfig seasonal;
   MarkovConfig markov;
   int sma_window = 12;
+  int median_window = 9;
   double ewma_alpha = 0.5;
   double max_value = 1.25;       // above this a sample is rejected, (1, max] is clamped
   int warmup = 24;               // real samples before confidence can reach 1
   double error_rate = 0.03;      // EWMA rate of the per-model error trackers
-  double kappa = 6.0;            // sharpness of the reweighting
+  // How the models are combined: exponentiated-gradient steps on the ensemble's absolute
+  // loss (learns a mixture, can beat every member), a softmax of each model's recent
+  // MAE (tends to pick the best member), or kAuto: both run, and their weight vectors
+  // are blended by the same softmax over the two combiners' own recent MAE.
+  enum class Weighting { kAuto, kExpGradient, kInverseError };
+  Weighting weighting = Weighting::kAuto;
+  double eta = 0.3;              // exponentiated-gradient step, per unit of recent MAE
+  double share = 0.02;           // fixed-share mixing, lets a dormant model come back
+  double kappa = 6.0;            // sharpness of the inverse-error reweighting
   double quantile_lr = 1.0;      // pinball-gradient step, in units of the recent MAE
   const InactivityLstm* lstm = nullptr;  // optional, shared, must outlive the forecaster
   double inactivity_level = 0.1;
@@ -62,7 +75,7 @@ struct EnsembleConfig {
 
 class SeriesForecaster {
  public:
-  static constexpr int kModels = 6;
+  static constexpr int kModels = 7;
   static constexpr int kBuckets = 3;
   static constexpr std::array<int, kBuckets> kHorizons = {1, 3, 12};
   static constexpr int kMaxPending = 12;
@@ -92,6 +105,8 @@ class SeriesForecaster {
  private:
   static int Bucket(int h) { return h <= 1 ? 0 : (h <= 5 ? 1 : 2); }
   void Weights(int bucket, double* w) const;
+  void WeightsEg(int bucket, const bool* ready, int nready, double* w) const;
+  void WeightsInverse(int bucket, const bool* ready, double* w) const;
   double Mean(int h, const double* w, double* sigma) const;
   void Score(double x);
   void ScoreInactivity(double x);
@@ -105,21 +120,23 @@ class SeriesForecaster {
   Arima arima_;
   Seasonal seasonal_;
   MarkovChain markov_;
+  MovingMedian median_;
 
   struct Pending {  // forecasts made at one step
     std::array<std::array<float, kModels>, kBuckets> model{};
-    std::array<float, kBuckets> ens{};
+    std::array<float, kBuckets> ens{}, ens_eg{}, ens_inv{};
     std::array<unsigned char, kBuckets> ready_mask{};
     bool made = false;
   };
   std::array<Pending, kMaxPending> pend_{};
   size_t step_ = 0;   // all steps, including missing ones
   size_t real_ = 0;   // non-missing samples
-  std::array<std::array<double, kModels>, kBuckets> err_{}, pin_{};
+  std::array<std::array<double, kModels>, kBuckets> err_{}, pin_{}, logw_{};
   std::array<std::array<int, kModels>, kBuckets> nerr_{};
   std::array<std::array<double, 4>, kBuckets> qoff_{};
   std::array<double, kBuckets> scale_{};
   std::array<int, kBuckets> nres_{};
+  std::array<std::array<double, 2>, kBuckets> comb_err_{};  // MAE of EG, inverse combiners
 
   // Online Brier comparison of the two inactivity predictors.
   InactivityLstm::State lstm_state_;

@@ -114,7 +114,7 @@ def main():
     ap.add_argument("--manifest", required=True, help="CSV: dataset,name,file,warmup")
     ap.add_argument("--out", required=True)
     ap.add_argument("--order", default="2,0,1")
-    ap.add_argument("--refit", type=int, default=96)
+    ap.add_argument("--refit", type=int, default=144)
     ap.add_argument("--window", type=int, default=512)
     a = ap.parse_args()
     order = tuple(int(v) for v in a.order.split(","))

@@ -2,6 +2,7 @@
 //
 // Usage: lull-forecast-eval [--traces DIR] [--out DIR] [--series N] [--max-steps N]
 //                           [--python PATH] [--no-statsmodels] [--no-lstm] [--no-plots]
+//                           [--weighting auto|eg|inverse] [--eta X]
 // The protocol (series selection, warm-up, refit schedule, quantization, inactivity
 // question) is stated in docs/forecast.md; the numbers below are its single source.
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "forecast/arima.h"
 #include "forecast/lstm.h"
 #include "forecast/metrics.h"
+#include "forecast/protocol.h"
 #include "forecast/series_forecaster.h"
 #include "forecast/traces.h"
 
@@ -28,20 +30,16 @@ using lull::Status;
 
 namespace {
 
-constexpr int kRefit = 96;          // ARIMA refit period (ours and statsmodels')
-constexpr int kWindow = 512;        // ARIMA fit window
-constexpr int kWarmup = 288;        // one day of 5-min samples
-constexpr int kWarmupPlanetLab = 72;  // PlanetLab series are one day long
-constexpr double kLullLevel = 0.1;  // inactivity question: stay below 10 % ...
-constexpr int kLullWindow = 12;     // ... for the next 12 steps (1 h)
-const int kHorizons[] = {1, 3, 12};
-const char* kModelNames[] = {"last", "sma", "ewma", "arima", "seasonal", "markov", "ensemble"};
-constexpr int kNM = 7;
+using namespace lull::forecast::protocol;
+const char* kModelNames[] = {"last", "sma", "ewma", "arima", "seasonal", "markov", "median", "ensemble"};
+constexpr int kNM = 8;
 
 struct Options {
   std::string traces = "../shared/traces", out = "results/forecast", python = "/usr/bin/python3";
-  size_t series = 8, max_steps = 4032;
+  size_t series = 6, max_steps = 2304;
   bool statsmodels = true, lstm = true, plots = true;
+  EnsembleConfig::Weighting weighting = EnsembleConfig::Weighting::kAuto;
+  double eta = EnsembleConfig{}.eta;
 };
 
 struct Dataset {
@@ -142,8 +140,12 @@ double Seconds(std::chrono::steady_clock::time_point a) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
 }
 
+Options g_opt;
+
 EnsembleConfig MakeConfig(int warmup, const InactivityLstm* lstm) {
   EnsembleConfig cfg;
+  cfg.weighting = g_opt.weighting;
+  cfg.eta = g_opt.eta;
   cfg.arima.min_fit = warmup;
   cfg.arima.refit_every = kRefit;
   cfg.arima.window = kWindow;
@@ -153,23 +155,10 @@ EnsembleConfig MakeConfig(int warmup, const InactivityLstm* lstm) {
   return cfg;
 }
 
-// Our ARIMA alone, timed on the same protocol as statsmodels: observe every step,
-// forecast h = 1, 3, 12 at every origin.
+// Our ARIMA alone, timed on the same protocol as statsmodels.
 double TimeArima(const std::vector<double>& y, int warmup) {
-  ArimaConfig ac;
-  ac.min_fit = warmup, ac.refit_every = kRefit, ac.window = kWindow;
-  Arima a(ac);
-  History h;
-  double sink = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  for (size_t t = 0; t < y.size(); ++t) {
-    const bool miss = std::isnan(y[t]);
-    const double v = miss ? (h.size() ? std::clamp(a.Forecast(1, h).mean, 0.0, 1.0) : 0.0) : std::min(y[t], 1.0);
-    h.Push(v);
-    a.Observe(v, h, miss);
-    if (static_cast<int>(t) >= warmup - 1)
-      for (int hz : kHorizons) sink += a.Forecast(hz, h).mean;
-  }
+  const double sink = RunArima(y, warmup);
   const double s = Seconds(t0);
   if (sink == 12345.678) std::puts("");  // keep the work observable
   return s;
@@ -243,6 +232,17 @@ bool ParseArgs(int argc, char** argv, Options* o) {
       if (*end || n < 1) { std::fprintf(stderr, "eval: %s '%s' is not a positive integer\n", a.c_str(), v.c_str()); return false; }
       (a == "--series" ? o->series : o->max_steps) = static_cast<size_t>(n);
     }
+    else if (a == "--weighting") {
+      if (!next(&v)) return false;
+      if (v == "auto") o->weighting = EnsembleConfig::Weighting::kAuto;
+      else if (v == "eg") o->weighting = EnsembleConfig::Weighting::kExpGradient;
+      else if (v == "inverse") o->weighting = EnsembleConfig::Weighting::kInverseError;
+      else { std::fprintf(stderr, "eval: --weighting '%s' is not 'auto', 'eg' or 'inverse'\n", v.c_str()); return false; }
+    }
+    else if (a == "--eta") {
+      if (!next(&v)) return false;
+      o->eta = std::atof(v.c_str());
+    }
     else if (a == "--no-statsmodels") o->statsmodels = false;
     else if (a == "--no-lstm") o->lstm = false;
     else if (a == "--no-plots") o->plots = false;
@@ -284,6 +284,7 @@ Status ReadStatsmodels(const std::string& path, std::map<std::string, DatasetRes
 int main(int argc, char** argv) {
   Options o;
   if (!ParseArgs(argc, argv, &o)) return 2;
+  g_opt = o;
   if (!fs::exists(o.traces)) {
     std::fprintf(stderr, "eval: traces folder '%s' not found (pass --traces DIR)\n", o.traces.c_str());
     return 1;
@@ -341,8 +342,10 @@ int main(int argc, char** argv) {
   // 3. The reference, statsmodels' ARIMA, on the same series and protocol.
   bool have_sm = false;
   if (o.statsmodels) {
-    const std::string cmd = o.python + " forecast/statsmodels_ref.py --manifest " + o.out +
-                            "/series/manifest.csv --out " + o.out + "/statsmodels.csv --order 2,0,1 --refit " +
+    const std::string cmd = o.python + " " LULL_SOURCE_DIR "/forecast/statsmodels_ref.py --manifest " + o.out +
+                            "/series/manifest.csv --out " + o.out + "/statsmodels.csv --order " +
+                            std::to_string(kArimaP) + "," + std::to_string(kArimaD) + "," +
+                            std::to_string(kArimaQ) + " --refit " +
                             std::to_string(kRefit) + " --window " + std::to_string(kWindow);
     std::fprintf(stderr, "eval: %s\n", cmd.c_str());
     if (std::system(cmd.c_str()) != 0) {
@@ -412,7 +415,7 @@ int main(int argc, char** argv) {
   std::printf("%.2f us per observe+forecast(1) step over %zu steps\n", 1e6 * es / std::max<size_t>(1, st), st);
 
   if (o.plots) {
-    const std::string cmd = o.python + " forecast/plots.py --results " + o.out;
+    const std::string cmd = o.python + " " LULL_SOURCE_DIR "/forecast/plots.py --results " + o.out;
     if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "eval: plotting failed (%s)\n", cmd.c_str());
   }
   std::printf("results in %s/ (metrics.csv, ratios.csv, brier.csv, bands.csv, *.png)\n", o.out.c_str());
