@@ -29,7 +29,8 @@ class Segment {
   static int CreateMemfd(uint64_t bytes, bool inheritable, Segment* out);
   // A new named POSIX object (`name` like "/lull-test"), created exclusively, mode 0600.
   static int CreateNamed(const std::string& name, uint64_t bytes, Segment* out);
-  // Map an existing fd (takes ownership) or named object. The size is the file's size.
+  // Map an existing fd or named object; the size is the file's size. FromFd takes
+  // ownership of the fd on success only.
   static int FromFd(int fd, Segment* out);
   static int OpenNamed(const std::string& name, Segment* out);
   static int Unlink(const std::string& name);

@@ -1,0 +1,212 @@
+#include "dom0/daemon.h"
+
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include "dom0/log.h"
+#include "dom0/metrics.h"
+
+namespace lull::dom0 {
+
+using nlohmann::json;
+
+Status BuildWorkload(const LulldConfig& cfg, Workload* w) {
+  Status s;
+  if (cfg.trace.empty()) {
+    GeneratorConfig g;
+    g.guests = cfg.guests;
+    g.duration_s = cfg.days * 86400.0;
+    g.seed = cfg.seed;
+    g.load = cfg.load;
+    s = GenerateBuiltin(g, w);
+  } else {
+    TraceConfig t;
+    t.guests = cfg.guests;
+    t.duration_s = cfg.days * 86400.0;
+    t.seed = cfg.seed;
+    s = LoadTraces(cfg.trace, t, w);
+  }
+  if (!s.ok()) return s;
+  for (const auto& [name, cls] : cfg.guest_class) {
+    bool found = false;
+    for (auto& g : w->guests) if (g.info.name == name) { g.info.cls = cls; found = true; }
+    if (!found) return Status::InvalidArgument("guests." + name + ": no guest of that name in the workload");
+  }
+  return Status::Ok();
+}
+
+Daemon::Daemon(const LulldConfig& cfg) : cfg_(cfg) {}
+
+Status Daemon::Init() {
+  Status s = BuildWorkload(cfg_, &w_);
+  if (!s.ok()) return s;
+  SimHostConfig hc;
+  hc.pcpus = cfg_.pcpus > 0 ? cfg_.pcpus : 16;
+  hc.mem_gib = cfg_.mem_gib;
+  hc.step_s = cfg_.step_s;
+  host_ = std::make_unique<SimHost>(hc, &w_);
+  tasks_ = std::make_unique<TaskQueue>();
+  std::vector<Task> ts;
+  GenerateTasks(static_cast<int>(w_.guests.size()), w_.duration_s, cfg_.seed, &ts);
+  for (auto& t : ts) if (!(s = tasks_->Add(t)).ok()) return s;
+  future_ = std::make_unique<WorkloadFuture>(&w_);
+  engine_ = std::make_unique<Engine>(host_.get(), tasks_.get(), cfg_.engine, future_.get());
+  steps_total_ = static_cast<int64_t>(w_.duration_s / cfg_.step_s);
+  return engine_->Start();
+}
+
+void Daemon::StepOnce() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (host_->StepIndex() >= steps_total_) return;
+  host_->Step();
+  engine_->Poll();
+}
+
+Status Daemon::Run(const std::atomic<bool>& stop, bool exit_at_end) {
+  auto t0 = std::chrono::steady_clock::now();
+  bool ended = false;
+  while (!stop.load()) {
+    if (host_->StepIndex() < steps_total_) {
+      StepOnce();
+      if (cfg_.speed > 0) {
+        // Pace: simulated time runs `speed` times faster than the wall clock.
+        auto due = t0 + std::chrono::duration<double>(host_->StepIndex() * cfg_.step_s / cfg_.speed);
+        std::this_thread::sleep_until(due);
+      }
+    } else {
+      if (!ended) Log(LogLevel::kInfo, "workload ended after %.0f simulated seconds", w_.duration_s);
+      ended = true;
+      if (exit_at_end) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  return Status::Ok();
+}
+
+Status Daemon::Shutdown(size_t* n) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (n) *n = engine_->Leases().size();
+  return engine_->RestoreAll();
+}
+
+std::string Daemon::Metrics() {
+  std::lock_guard<std::mutex> l(mu_);
+  return RenderMetrics(*engine_, host_.get());
+}
+
+json Daemon::GuestJson(const GuestView& g) const {
+  return json{{"domid", g.info.domid}, {"name", g.info.name}, {"vcpus", g.info.vcpus},
+              {"mem_max_gib", g.info.mem_max_gib}, {"class", PriorityClassName(g.info.cls)},
+              {"cpu_demand", g.cpu_demand}, {"mem_used_gib", g.mem_used_gib},
+              {"lent_cpus", g.lent_cpus}, {"lent_mem_gib", g.lent_mem_gib}, {"threshold", g.threshold},
+              {"cpu_pred", {{"mean", g.cpu.mean}, {"p50", g.cpu.p50}, {"p90", g.cpu.p90}, {"p95", g.cpu.p95},
+                            {"p99", g.cpu.p99}, {"confidence", g.cpu.confidence}}},
+              {"mem_pred", {{"p50", g.mem.p50}, {"p95", g.mem.p95}, {"p99", g.mem.p99}}},
+              {"leased_periods", g.leased_periods}, {"violations", g.violations},
+              {"cpu_mae", g.cpu_mae}, {"p95_exceed_rate", g.p95_exceed_rate}};
+}
+
+Status Daemon::ResolveDomain(const json& v, DomId* d) const {
+  if (v.is_number_unsigned()) { *d = v.get<DomId>(); return Status::Ok(); }
+  if (v.is_string()) {
+    std::string s = v.get<std::string>();
+    for (const auto& g : engine_->Guests()) if (g.info.name == s) { *d = g.info.domid; return Status::Ok(); }
+    char* end = nullptr;
+    unsigned long x = std::strtoul(s.c_str(), &end, 10);
+    if (!s.empty() && *end == 0) { *d = static_cast<DomId>(x); return Status::Ok(); }
+    return Status::NotFound("no domain named '" + s + "'");
+  }
+  return Status::InvalidArgument("\"domain\" must be a domain id or name");
+}
+
+json Daemon::Handle(const json& req) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto err = [](const Status& s) { return json{{"ok", false}, {"error", s.ToString()}}; };
+  const std::string cmd = req.value("cmd", "");
+  const uint64_t now = host_->NowNs();
+  if (cmd == "list" || cmd == "top") {
+    json gs = json::array();
+    auto views = engine_->Guests();
+    if (cmd == "top")
+      std::sort(views.begin(), views.end(), [](auto& a, auto& b) { return a.cpu_demand > b.cpu_demand; });
+    for (const auto& g : views) gs.push_back(GuestJson(g));
+    const auto& st = engine_->stats();
+    return json{{"ok", true}, {"time_s", now / 1e9}, {"policy", PolicyName(cfg_.engine.policy)},
+                {"pcpus", host_->PhysicalCpus()}, {"leases", engine_->Leases().size()},
+                {"handed_cpu_s", st.handed_cpu_s}, {"forced_revocations", st.forced_revocations},
+                {"host_load", st.host_load}, {"guests", gs}};
+  }
+  if (cmd == "predict") {
+    DomId d;
+    Status s = ResolveDomain(req.value("domain", json()), &d);
+    if (!s.ok()) return err(s);
+    GuestView g;
+    if (!(s = engine_->Guest(d, &g)).ok()) return err(s);
+    return json{{"ok", true}, {"guest", GuestJson(g)}, {"window_s", cfg_.engine.window_periods * cfg_.engine.control_period_s}};
+  }
+  if (cmd == "tasks") {
+    json ts = json::array();
+    for (const auto& t : tasks_->all()) {
+      if (t.arrival_ns > now) continue;  // not yet arrived in simulated time
+      ts.push_back({{"id", t.id}, {"kind", TaskKindName(t.kind)}, {"target", t.target}, {"cpu_s", t.cpu_s},
+                    {"done_cpu_s", t.done_cpu_s}, {"mem_gib", t.mem_gib}, {"priority", t.priority},
+                    {"leases", t.leases}, {"deadline_s", t.deadline_ns / 1e9}, {"done", t.completed_ns != 0}});
+    }
+    return json{{"ok", true}, {"tasks", ts}};
+  }
+  if (cmd == "task-add") {
+    Task t;
+    std::string kind = req.value("kind", "");
+    if (!ParseTaskKind(kind, &t.kind))
+      return err(Status::InvalidArgument("kind '" + kind + "': must be backup, snapshot, migration or scrub"));
+    if (!req.contains("cpu_s") || !req["cpu_s"].is_number()) return err(Status::InvalidArgument("cpu_s (number) is required"));
+    t.target = req.value("target", "host");
+    t.cpu_s = req["cpu_s"].get<double>();
+    t.mem_gib = req.value("mem_gib", 0.0);
+    t.max_cpus = req.value("max_cpus", 1);
+    t.arrival_ns = now;
+    double deadline_s = req.value("deadline_s", 3600.0);
+    if (!(deadline_s > 0)) return err(Status::InvalidArgument("deadline_s must be > 0"));
+    t.deadline_ns = now + static_cast<uint64_t>(deadline_s * 1e9);
+    uint64_t id;
+    Status s = tasks_->Add(t, &id);
+    if (!s.ok()) return err(s);
+    return json{{"ok", true}, {"id", id}};
+  }
+  if (cmd == "lend") {
+    DomId d;
+    Status s = ResolveDomain(req.value("domain", json()), &d);
+    if (!s.ok()) return err(s);
+    uint64_t lease;
+    s = engine_->Lend(d, req.value("task", uint64_t{0}), req.value("cpus", 0.0), req.value("mem_gib", 0.0), &lease);
+    if (!s.ok()) return err(s);
+    return json{{"ok", true}, {"lease", lease}};
+  }
+  if (cmd == "revoke") {
+    if (req.contains("lease")) {
+      Status s = engine_->Revoke(req.value("lease", uint64_t{0}));
+      if (!s.ok()) return err(s);
+      return json{{"ok", true}, {"revoked", 1}};
+    }
+    DomId d;
+    Status s = ResolveDomain(req.value("domain", json()), &d);
+    if (!s.ok()) return err(s);
+    int n = 0;
+    for (const auto& l : engine_->Leases())
+      if (l.donor == d && engine_->Revoke(l.id).ok()) ++n;
+    return json{{"ok", true}, {"revoked", n}};
+  }
+  if (cmd == "leases") {
+    json ls = json::array();
+    for (const auto& l : engine_->Leases())
+      ls.push_back({{"id", l.id}, {"donor", l.donor}, {"task", l.task}, {"cpus", l.cpus}, {"mem_gib", l.mem_gib},
+                    {"expires_s", l.expires_ns / 1e9}, {"manual", l.manual}});
+    return json{{"ok", true}, {"leases", ls}};
+  }
+  if (cmd == "config") return json{{"ok", true}, {"toml", ConfigToToml(cfg_)}};
+  return err(Status::InvalidArgument("unknown command '" + cmd +
+                                     "' (list, top, predict, tasks, task-add, lend, revoke, leases, config)"));
+}
+
+}  // namespace lull::dom0

@@ -1,0 +1,59 @@
+// lull::dom0::Daemon - lulld's running state: a host, the engine, the task queue, and
+// the answers to the control socket, behind one lock.
+//
+// Run() steps the simulated host and the engine (paced by `speed`, or as fast as
+// possible) until asked to stop; the socket thread and the metrics thread take the same
+// lock for every request, so they see a consistent state between steps. Shutdown()
+// returns every lease at once (SIGTERM). BuildWorkload turns the configuration into the
+// workload the simulated host replays.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "dom0/config.h"
+#include "dom0/engine.h"
+#include "dom0/harness.h"
+#include "dom0/sim_host.h"
+#include "dom0/tasks.h"
+#include "dom0/workload.h"
+
+namespace lull::dom0 {
+
+Status BuildWorkload(const LulldConfig& cfg, Workload* w);
+
+class Daemon {
+ public:
+  explicit Daemon(const LulldConfig& cfg);
+  Status Init();
+  // Steps until `stop` is set, or the workload ends when exit_at_end.
+  Status Run(const std::atomic<bool>& stop, bool exit_at_end);
+  // One simulated step (tests drive the daemon with this).
+  void StepOnce();
+  nlohmann::json Handle(const nlohmann::json& req);
+  std::string Metrics();
+  // Returns every lease; the number returned goes to *n.
+  Status Shutdown(size_t* n = nullptr);
+
+  std::mutex& mu() { return mu_; }
+  SimHost* host() { return host_.get(); }
+  Engine* engine() { return engine_.get(); }
+  const LulldConfig& config() const { return cfg_; }
+
+ private:
+  nlohmann::json GuestJson(const GuestView& g) const;
+  Status ResolveDomain(const nlohmann::json& v, DomId* d) const;
+  LulldConfig cfg_;
+  Workload w_;
+  std::unique_ptr<SimHost> host_;
+  std::unique_ptr<TaskQueue> tasks_;
+  std::unique_ptr<WorkloadFuture> future_;
+  std::unique_ptr<Engine> engine_;
+  std::mutex mu_;
+  int64_t steps_total_ = 0;
+};
+
+}  // namespace lull::dom0

@@ -1,0 +1,446 @@
+#include "dom0/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+namespace lull::dom0 {
+
+namespace {
+constexpr double kNs = 1e9;
+double Floor05(double x) { return std::floor(x * 20.0 + 1e-9) / 20.0; }
+}  // namespace
+
+// Piecewise-linear quantile function through the forecast's p50/p90/p95/p99 (p100 = 1).
+double QuantileAt(const Prediction& p, double q) {
+  const double qs[] = {0.5, 0.9, 0.95, 0.99, 1.0};
+  const double vs[] = {p.p50, std::max(p.p50, p.p90), std::max(p.p90, p.p95), std::max(p.p95, p.p99), 1.0};
+  if (q <= qs[0]) return vs[0];
+  for (int i = 1; i < 5; ++i)
+    if (q <= qs[i]) return vs[i - 1] + (vs[i] - vs[i - 1]) * (q - qs[i - 1]) / (qs[i] - qs[i - 1]);
+  return 1.0;
+}
+
+namespace {
+}  // namespace
+
+const char* PolicyName(Policy p) {
+  switch (p) {
+    case Policy::kNone: return "none";
+    case Policy::kReactive: return "reactive";
+    case Policy::kLull: return "lull";
+    case Policy::kOracle: return "oracle";
+  }
+  return "?";
+}
+
+bool ParsePolicy(const std::string& s, Policy* out) {
+  if (s == "none") *out = Policy::kNone;
+  else if (s == "reactive") *out = Policy::kReactive;
+  else if (s == "lull") *out = Policy::kLull;
+  else if (s == "oracle") *out = Policy::kOracle;
+  else return false;
+  return true;
+}
+
+struct Engine::G {
+  GuestInfo info;
+  std::unique_ptr<GuestProfiler> prof;
+  ThresholdTuner tuner;
+  uint64_t prev_busy_ns = 0, prev_now_ns = 0;
+  bool primed = false;
+  // The period being observed.
+  double peak_cpu = 0, sum_cpu = 0, peak_mem = 0;
+  int n = 0;
+  double last_cpu = 0, last_mem = 0, last_mean_cpu = 0;
+  bool leased = false, violated = false;
+  double cost = 0;
+  int revocations = 0;
+  double lent_cpu = 0, lent_mem = 0;
+  double thr_used = 0;
+};
+
+Engine::Engine(HostBackend* host, TaskQueue* tasks, const EngineConfig& cfg, const FutureView* future)
+    : host_(host), tasks_(tasks), cfg_(cfg), future_(future) {}
+
+Engine::~Engine() { host_->SetPressureHandler(nullptr); }
+
+Status Engine::Start() {
+  if (cfg_.control_period_s <= 0) return Status::InvalidArgument("control_period_s must be > 0");
+  if (cfg_.lease_period_s < cfg_.control_period_s)
+    return Status::InvalidArgument("lease_period_s must be >= control_period_s (leases are renewed each period)");
+  if (cfg_.policy == Policy::kOracle && !future_)
+    return Status::InvalidArgument("the oracle policy needs a view of the future (simulation only)");
+  std::vector<GuestInfo> infos;
+  Status s = host_->ListGuests(&infos);
+  if (!s.ok()) return s;
+  guests_.clear();
+  for (const auto& gi : infos) {
+    auto g = std::make_unique<G>();
+    g->info = gi;
+    g->prof = std::make_unique<GuestProfiler>(cfg_.window_periods);
+    g->tuner = ThresholdTuner(&cfg_.tuner, gi.cls);
+    guests_.push_back(std::move(g));
+  }
+  host_model_ = MakeModel();
+  host_tuner_ = ThresholdTuner(&cfg_.host_tuner, PriorityClass::kStandard);
+  next_control_ns_ = host_->NowNs() + static_cast<uint64_t>(cfg_.control_period_s * kNs);
+  host_->SetPressureHandler([this](const PressureEvent& ev) { OnPressure(ev); });
+  return Status::Ok();
+}
+
+Engine::G* Engine::FindG(DomId d) {
+  for (auto& g : guests_) if (g->info.domid == d) return g.get();
+  return nullptr;
+}
+
+void Engine::CreditLeases(uint64_t now) {
+  std::vector<uint64_t> done;
+  for (auto& [id, l] : leases_) {
+    if (now <= l.accounted_ns) continue;
+    double secs = (now - l.accounted_ns) / kNs;
+    l.accounted_ns = now;
+    stats_.handed_cpu_s += l.info.cpus * secs;
+    stats_.handed_mem_gib_s += l.info.mem_gib * secs;
+    if (l.info.task && tasks_->Credit(l.info.task, l.info.cpus * secs, now)) {
+      ++stats_.tasks_completed;
+      done.push_back(l.info.task);
+    }
+  }
+  // A finished task gives its capacity back.
+  for (uint64_t t : done) {
+    std::vector<uint64_t> ids;
+    for (auto& [id, l] : leases_) if (l.info.task == t) ids.push_back(id);
+    for (uint64_t id : ids) EndLease(id, false);
+  }
+}
+
+void Engine::EndLease(uint64_t id, bool forced) {
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return;
+  (void)host_->RevokeLease(id);  // NotFound = the host already expired it
+  if (G* g = FindG(it->second.info.donor)) {
+    g->lent_cpu = std::max(0.0, g->lent_cpu - it->second.info.cpus);
+    g->lent_mem = std::max(0.0, g->lent_mem - it->second.info.mem_gib);
+  }
+  if (Task* t = tasks_->Find(it->second.info.task)) t->leases = std::max(0, t->leases - 1);
+  leases_.erase(it);
+  if (forced) ++stats_.forced_revocations; else ++stats_.planned_returns;
+}
+
+void Engine::Poll() {
+  const uint64_t now = host_->NowNs();
+  double host_now = 0;
+  for (auto& gp : guests_) {
+    G& g = *gp;
+    GuestTelemetry t;
+    if (!host_->ReadTelemetry(g.info.domid, &t).ok()) continue;
+    uint64_t busy = 0;
+    for (const auto& v : t.vcpus) busy += v.running_ns + v.runnable_ns;
+    if (g.primed && t.now_ns > g.prev_now_ns) {
+      double cpus = static_cast<double>(busy - g.prev_busy_ns) / static_cast<double>(t.now_ns - g.prev_now_ns);
+      g.last_cpu = cpus;
+      g.peak_cpu = std::max(g.peak_cpu, cpus);
+      g.sum_cpu += cpus;
+      ++g.n;
+      host_now += cpus;
+    }
+    g.prev_busy_ns = busy;
+    g.prev_now_ns = t.now_ns;
+    g.primed = true;
+    g.last_mem = t.mem_used_gib;
+    g.peak_mem = std::max(g.peak_mem, t.mem_used_gib);
+  }
+  host_peak_ = std::max(host_peak_, host_now);
+  host_sum_ += host_now;
+  ++host_n_;
+  CreditLeases(now);
+  // Leases the host expired on its own (lulld was late) are forgotten here.
+  for (auto it = leases_.begin(); it != leases_.end();) {
+    if (it->second.info.expires_ns <= now) {
+      if (G* g = FindG(it->second.info.donor)) {
+        g->lent_cpu = std::max(0.0, g->lent_cpu - it->second.info.cpus);
+        g->lent_mem = std::max(0.0, g->lent_mem - it->second.info.mem_gib);
+      }
+      if (Task* t = tasks_->Find(it->second.info.task)) t->leases = std::max(0, t->leases - 1);
+      it = leases_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (now >= next_control_ns_) {
+    Control();
+    next_control_ns_ += static_cast<uint64_t>(cfg_.control_period_s * kNs);
+  }
+}
+
+double Engine::HostHeadroom(uint64_t now) {
+  const double cap = host_->PhysicalCpus();
+  const uint64_t next = now + static_cast<uint64_t>(cfg_.control_period_s * kNs);
+  double demand = cap;
+  switch (cfg_.policy) {
+    case Policy::kNone: return 0;
+    case Policy::kReactive: demand = host_last_mean_; break;
+    case Policy::kOracle: demand = future_->MaxHostCpu(now, next); break;
+    case Policy::kLull: {
+      // The host's predicted peak at the quantile its learned threshold asks for.
+      demand = QuantileAt(host_model_->Forecast(cfg_.window_periods), host_tuner_.base()) * cap;
+      break;
+    }
+  }
+  return std::max(0.0, cap - demand - cfg_.host_reserve_cpus);
+}
+
+void Engine::Lendable(G& g, double host_load, uint64_t now, double* cpu, double* mem) {
+  const double v = g.info.vcpus, mmax = g.info.mem_max_gib;
+  const uint64_t next = now + static_cast<uint64_t>(cfg_.control_period_s * kNs);
+  *cpu = *mem = 0;
+  switch (cfg_.policy) {
+    case Policy::kNone: return;
+    case Policy::kReactive:
+      *cpu = v - g.last_mean_cpu;
+      *mem = mmax - g.last_mem - cfg_.mem_guard_gib;
+      break;
+    case Policy::kOracle:
+      *cpu = v - future_->MaxCpu(g.info.domid, now, next);
+      *mem = mmax - future_->MaxMem(g.info.domid, now, next) - cfg_.mem_guard_gib;
+      break;
+    case Policy::kLull: {
+      double thr = g.tuner.Threshold(host_load);
+      g.thr_used = thr;
+      // Lowest level (on a 1/40 grid) that the guest stays below with p >= thr.
+      auto level = [&](auto prob) {
+        int lo = 0, hi = 40;
+        if (prob(1.0) < thr) return 1.0;
+        while (lo < hi) {
+          int mid = (lo + hi) / 2;
+          if (prob(mid / 40.0) >= thr) hi = mid; else lo = mid + 1;
+        }
+        return hi / 40.0;
+      };
+      double lc = level([&](double l) { return g.prof->ProbCpuBelow(l); });
+      double lm = level([&](double l) { return g.prof->ProbMemBelow(l); });
+      double extra = g.info.cls == PriorityClass::kCritical ? 2.0 : 1.0;
+      *cpu = v * (1.0 - lc - cfg_.cpu_margin * extra);
+      *mem = mmax * (1.0 - lm - cfg_.mem_margin * extra) - cfg_.mem_guard_gib;
+      break;
+    }
+  }
+  *cpu = std::max(0.0, Floor05(*cpu));
+  *mem = std::max(0.0, Floor05(*mem));
+}
+
+void Engine::Control() {
+  auto wall0 = std::chrono::steady_clock::now();
+  const uint64_t now = host_->NowNs();
+  ++stats_.control_periods;
+  // 1. Close the period: profile, score, and learn.
+  for (auto& gp : guests_) {
+    G& g = *gp;
+    double mean = g.n ? g.sum_cpu / g.n : g.last_cpu;
+    double peak_util = g.n ? g.peak_cpu / g.info.vcpus : std::nan("");
+    g.prof->Observe(peak_util, g.peak_mem / g.info.mem_max_gib);
+    if (g.leased) g.tuner.Record(g.violated, g.cost);
+    g.last_mean_cpu = mean;
+    g.leased = g.lent_cpu > 0 || g.lent_mem > 0;
+    g.violated = false;
+    g.cost = 0;
+    g.thr_used = 0;
+  }
+  host_last_mean_ = host_n_ ? host_sum_ / host_n_ : 0;
+  (void)host_model_->Observe(host_peak_ / host_->PhysicalCpus());
+  const double host_load = host_model_->Forecast(cfg_.window_periods).p95;
+  stats_.host_load = host_load;
+  if (host_leased_) host_tuner_.Record(host_violated_, 0);
+  host_violated_ = false;
+
+  // 2. What each guest can lend now, capped by the host's headroom.
+  size_t n = guests_.size();
+  std::vector<double> lc(n), lm(n);
+  for (size_t i = 0; i < n; ++i) Lendable(*guests_[i], host_load, now, &lc[i], &lm[i]);
+  double host_left = HostHeadroom(now);
+  stats_.lendable_cpus = 0;
+  for (double x : lc) stats_.lendable_cpus += x;
+  stats_.host_headroom = host_left;
+  stats_.sum_lendable += stats_.lendable_cpus;
+  stats_.sum_headroom += host_left;
+
+  // 3. Renew what still fits; return the rest (a planned return, not a violation).
+  const uint64_t expires = now + static_cast<uint64_t>(cfg_.lease_period_s * kNs);
+  for (size_t i = 0; i < n; ++i) {
+    G& g = *guests_[i];
+    std::vector<uint64_t> mine;
+    for (auto& [id, l] : leases_) if (l.info.donor == g.info.domid) mine.push_back(id);
+    if (mine.empty()) continue;
+    bool fits = lc[i] + 1e-9 >= g.lent_cpu && lm[i] + 1e-9 >= g.lent_mem && host_left + 1e-9 >= g.lent_cpu;
+    for (uint64_t id : mine) {
+      L& l = leases_[id];
+      if (fits || (l.info.manual && cfg_.policy != Policy::kNone)) {
+        if (host_->RenewLease(id, expires).ok()) { l.info.expires_ns = expires; continue; }
+      }
+      EndLease(id, false);
+    }
+    if (fits) host_left -= g.lent_cpu;
+    lc[i] = std::max(0.0, lc[i] - g.lent_cpu);
+    lm[i] = std::max(0.0, lm[i] - g.lent_mem);
+  }
+
+  // 4. Lease what is left to the highest-priority tasks that fit.
+  double lendable_total = 0;
+  for (double x : lc) lendable_total += x;
+  tasks_->Reprioritize(now, std::min(lendable_total, host_left));
+  for (Task* t : tasks_->Pending()) {
+    if (host_left < cfg_.min_lend_cpus) break;
+    if (t->arrival_ns > now || t->leases > 0) continue;
+    size_t best = n;
+    for (size_t i = 0; i < n; ++i) {
+      if (lc[i] < cfg_.min_lend_cpus || lm[i] + 1e-9 < t->mem_gib) continue;
+      if (best == n || lc[i] > lc[best]) best = i;
+    }
+    if (best == n) continue;
+    G& g = *guests_[best];
+    double cpus = Floor05(std::min({lc[best], static_cast<double>(t->max_cpus), host_left}));
+    if (cpus < cfg_.min_lend_cpus) continue;
+    LeaseGrant grant{next_lease_++, g.info.domid, cpus, t->mem_gib, expires};
+    if (!host_->InstallLease(grant).ok()) continue;
+    leases_[grant.id] = L{LeaseInfo{grant.id, g.info.domid, t->id, cpus, t->mem_gib, now, expires, false}, now};
+    t->leases++;
+    g.lent_cpu += cpus;
+    g.lent_mem += t->mem_gib;
+    lc[best] -= cpus;
+    lm[best] -= t->mem_gib;
+    host_left -= cpus;
+    ++stats_.leases_granted;
+  }
+
+  host_leased_ = !leases_.empty();
+  // 5. Report the period.
+  for (auto& gp : guests_) {
+    G& g = *gp;
+    g.leased = g.lent_cpu > 0 || g.lent_mem > 0;
+    if (hook_ && (traced_.empty() || std::find(traced_.begin(), traced_.end(), g.info.domid) != traced_.end())) {
+      Prediction p = g.prof->Cpu();
+      hook_(PeriodRecord{now / kNs, g.info.domid, g.last_mean_cpu, g.peak_cpu, p.p50 * g.info.vcpus,
+                         p.p95 * g.info.vcpus, g.lent_cpu, g.revocations});
+    }
+    g.peak_cpu = g.sum_cpu = g.peak_mem = 0;
+    g.n = 0;
+    g.revocations = 0;
+  }
+  host_peak_ = host_sum_ = 0;
+  host_n_ = 0;
+  stats_.last_control_wall_us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - wall0).count();
+}
+
+void Engine::OnPressure(const PressureEvent& ev) {
+  const uint64_t now = host_->NowNs();
+  CreditLeases(now);
+  if (ev.kind == PressureKind::kHost) {
+    // Guests wait for CPU: free the largest leases until the shortfall is covered; the
+    // host's threshold learns from it.
+    std::vector<std::pair<double, uint64_t>> by_size;
+    for (auto& [id, l] : leases_) by_size.push_back({l.info.cpus, id});
+    std::sort(by_size.rbegin(), by_size.rend());
+    double freed = 0;
+    for (auto& [c, id] : by_size) {
+      if (freed >= ev.shortfall) break;
+      freed += c;
+      EndLease(id, true);
+    }
+    host_violated_ = true;
+    ++stats_.host_pressure_events;
+    return;
+  }
+  G* g = FindG(ev.domid);
+  if (!g) return;
+  std::vector<uint64_t> mine;
+  for (auto& [id, l] : leases_) if (l.info.donor == ev.domid) mine.push_back(id);
+  if (mine.empty()) return;
+  for (uint64_t id : mine) EndLease(id, true);
+  g->violated = true;
+  g->cost += ev.shortfall;
+  g->revocations++;
+}
+
+Status Engine::Lend(DomId donor, uint64_t task, double cpus, double mem, uint64_t* lease_id) {
+  G* g = FindG(donor);
+  if (!g) return Status::NotFound("domain " + std::to_string(donor) + " is not a guest lulld manages");
+  Task* t = tasks_->Find(task);
+  if (!t) return Status::NotFound("task " + std::to_string(task) + " does not exist");
+  if (t->completed_ns) return Status::InvalidArgument("task " + std::to_string(task) + " is already complete");
+  if (!(cpus >= 0) || !(mem >= 0) || (cpus == 0 && mem == 0))
+    return Status::InvalidArgument("lend needs cpus > 0 or mem > 0");
+  const uint64_t now = host_->NowNs();
+  const uint64_t expires = now + static_cast<uint64_t>(cfg_.lease_period_s * kNs);
+  LeaseGrant grant{next_lease_++, donor, cpus, mem, expires};
+  Status s = host_->InstallLease(grant);
+  if (!s.ok()) return s;
+  leases_[grant.id] = L{LeaseInfo{grant.id, donor, task, cpus, mem, now, expires, true}, now};
+  t->leases++;
+  g->lent_cpu += cpus;
+  g->lent_mem += mem;
+  ++stats_.leases_granted;
+  if (lease_id) *lease_id = grant.id;
+  return Status::Ok();
+}
+
+Status Engine::Revoke(uint64_t id) {
+  if (!leases_.count(id)) return Status::NotFound("lease " + std::to_string(id) + " is not active");
+  CreditLeases(host_->NowNs());
+  if (!leases_.count(id)) return Status::Ok();  // its task just completed
+  EndLease(id, false);
+  return Status::Ok();
+}
+
+Status Engine::RestoreAll() {
+  CreditLeases(host_->NowNs());
+  std::vector<uint64_t> ids;
+  for (auto& [id, l] : leases_) ids.push_back(id);
+  for (uint64_t id : ids) EndLease(id, false);
+  return Status::Ok();
+}
+
+Status Engine::Guest(DomId d, GuestView* out) const {
+  for (const auto& gp : guests_) {
+    const G& g = *gp;
+    if (g.info.domid != d) continue;
+    out->info = g.info;
+    out->cpu_demand = g.last_cpu;
+    out->mem_used_gib = g.last_mem;
+    out->cpu = g.prof->Cpu();
+    out->mem = g.prof->Mem();
+    out->threshold = g.tuner.Threshold(stats_.host_load);
+    out->lent_cpus = g.lent_cpu;
+    out->lent_mem_gib = g.lent_mem;
+    out->leased_periods = g.tuner.periods();
+    out->violations = g.tuner.violations();
+    out->cpu_mae = g.prof->CpuMae();
+    out->p95_exceed_rate = g.prof->CpuP95ExceedRate();
+    return Status::Ok();
+  }
+  return Status::NotFound("domain " + std::to_string(d) + " is not a guest lulld manages");
+}
+
+std::vector<GuestView> Engine::Guests() const {
+  std::vector<GuestView> out;
+  for (const auto& gp : guests_) {
+    GuestView v;
+    if (Guest(gp->info.domid, &v).ok()) out.push_back(v);
+  }
+  return out;
+}
+
+std::vector<LeaseInfo> Engine::Leases() const {
+  std::vector<LeaseInfo> out;
+  for (const auto& [id, l] : leases_) out.push_back(l.info);
+  return out;
+}
+
+size_t Engine::MemoryBytes() const {
+  size_t b = sizeof(*this);
+  for (const auto& g : guests_) b += sizeof(G) + g->prof->MemoryBytes();
+  return b;
+}
+
+}  // namespace lull::dom0

@@ -1,0 +1,180 @@
+// lull::dom0::Engine - the anticipation engine: profile, predict, lend, take back.
+//
+// Every host step the engine samples each guest's telemetry (demand = running +
+// runnable time, memory in use) and credits running tasks for the capacity their leases
+// gave them. Every control period it feeds each guest's profiler the period's peak,
+// lets the learning loop score the period, decides how much of each guest's CPU and
+// memory can be lent for the coming window under the policy, renews the leases that
+// still fit, returns those that do not, and leases what is left to the highest-priority
+// management tasks that fit (CPU from the guest's entitlement, memory from its balloon).
+// Pressure events from the host (a donor's demand is back, guests wait for CPU) revoke
+// leases at once, inside the event.
+//
+// Policies, compared in the harness on the same workload:
+//   kNone      lends nothing (the cost of doing nothing, and the unmet-demand floor);
+//   kReactive  lends what was idle in the last period (mean demand);
+//   kLull      lends up to the lowest level the guest will stay below for the whole
+//              window with probability >= its learned threshold;
+//   kOracle    knows each guest's future demand (FutureView) and lends exactly the
+//              headroom of the coming period.
+// Every policy is capped by the host's own headroom (capacity minus the host's
+// predicted/observed/future guest demand, by the same rule) so no policy can lend CPUs
+// the host does not have.
+//
+// Thread-safety: none; lulld serialises calls (the control socket runs on the same
+// thread or takes the daemon's lock).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dom0/host.h"
+#include "dom0/learning.h"
+#include "dom0/profiler.h"
+#include "dom0/tasks.h"
+
+namespace lull::dom0 {
+
+enum class Policy { kNone, kReactive, kLull, kOracle };
+const char* PolicyName(Policy p);
+// The q-quantile of a forecast, interpolated through its p50/p90/p95/p99 and 1.0.
+double QuantileAt(const Prediction& p, double q);
+bool ParsePolicy(const std::string& s, Policy* out);
+
+// The future, for the oracle only: max demand of a guest (or of all guests) in [t0,t1).
+class FutureView {
+ public:
+  virtual ~FutureView() = default;
+  virtual double MaxCpu(DomId d, uint64_t t0_ns, uint64_t t1_ns) const = 0;
+  virtual double MaxMem(DomId d, uint64_t t0_ns, uint64_t t1_ns) const = 0;
+  virtual double MaxHostCpu(uint64_t t0_ns, uint64_t t1_ns) const = 0;
+};
+
+struct EngineConfig {
+  Policy policy = Policy::kLull;
+  double control_period_s = 60;
+  double lease_period_s = 180;     // a dead lulld's leases are gone after this
+  // The prediction window, in control periods: leases are re-decided every period, so
+  // one period is what a decision must hold for (the lease period only bounds a dead
+  // lulld's leases).
+  int window_periods = 1;
+  double min_lend_cpus = 0.25;
+  double mem_guard_gib = 0.25;     // never balloon a donor below use + this
+  double cpu_margin = 0.05;        // fraction of vCPUs kept above the predicted level
+  double mem_margin = 0.03;
+  double host_reserve_cpus = 0.5;  // kept free on the host in every policy
+  TunerConfig tuner;
+  // The host's own threshold (P(host demand stays below the level) to lend up to it),
+  // tuned by the same loop from host-pressure events.
+  TunerConfig host_tuner{0.07, 0.01, {0.5, 0.5, 0.5}, {0.9, 0.9, 0.9}, 0.999, 2.0, 0.0};
+};
+
+struct LeaseInfo {
+  uint64_t id = 0;
+  DomId donor = 0;
+  uint64_t task = 0;
+  double cpus = 0, mem_gib = 0;
+  uint64_t start_ns = 0, expires_ns = 0;
+  bool manual = false;
+};
+
+struct GuestView {
+  GuestInfo info;
+  double cpu_demand = 0;        // CPUs, last sample
+  double mem_used_gib = 0;
+  Prediction cpu, mem;          // peak utilisation over the window, fraction
+  double threshold = 0;
+  double lent_cpus = 0, lent_mem_gib = 0;
+  uint64_t leased_periods = 0, violations = 0;
+  double cpu_mae = 0, p95_exceed_rate = 0;
+};
+
+struct EngineStats {
+  uint64_t control_periods = 0;
+  uint64_t leases_granted = 0, forced_revocations = 0, planned_returns = 0;
+  uint64_t host_pressure_events = 0;   // forced revocations for host-wide contention
+  uint64_t tasks_completed = 0;
+  double handed_cpu_s = 0, handed_mem_gib_s = 0;
+  double last_control_wall_us = 0;
+  double host_load = 0;          // predicted host demand / capacity
+  double lendable_cpus = 0;      // last period: guests' lendable CPUs, before the host cap
+  double host_headroom = 0;      // last period: the host's lendable CPUs
+  double sum_lendable = 0, sum_headroom = 0;  // over all periods (averages for reports)
+};
+
+// One control period of one guest, for the plot.
+struct PeriodRecord {
+  double t_s = 0;
+  DomId domid = 0;
+  double demand_mean = 0, demand_peak = 0;   // CPUs over the period just ended
+  double pred_p50 = 0, pred_p95 = 0;         // CPUs, predicted peak over the next window
+  double lent_cpus = 0;                      // lent for the next period
+  int revocations = 0;                       // forced, during the period just ended
+};
+
+class Engine {
+ public:
+  Engine(HostBackend* host, TaskQueue* tasks, const EngineConfig& cfg,
+         const FutureView* future = nullptr);
+  ~Engine();
+
+  // Enumerates guests, builds their profilers and registers for pressure events.
+  Status Start();
+  // Every host step: sample telemetry, credit tasks, and run Control when due.
+  void Poll();
+  void Control();
+  void OnPressure(const PressureEvent& ev);
+
+  // Operator actions (lullctl lend / revoke).
+  Status Lend(DomId donor, uint64_t task, double cpus, double mem_gib, uint64_t* lease_id);
+  Status Revoke(uint64_t lease_id);
+  // SIGTERM: every donor gets its settings back now.
+  Status RestoreAll();
+
+  std::vector<GuestView> Guests() const;
+  Status Guest(DomId d, GuestView* out) const;
+  std::vector<LeaseInfo> Leases() const;
+  const EngineStats& stats() const { return stats_; }
+  const EngineConfig& config() const { return cfg_; }
+  TaskQueue* tasks() { return tasks_; }
+  size_t MemoryBytes() const;
+
+  void SetPeriodHook(std::function<void(const PeriodRecord&)> h) { hook_ = std::move(h); }
+  // Guests whose period records go to the hook (all when empty).
+  void TraceGuests(std::vector<DomId> d) { traced_ = std::move(d); }
+
+ private:
+  struct G;
+  struct L {
+    LeaseInfo info;
+    uint64_t accounted_ns = 0;
+  };
+  void Lendable(G& g, double host_load, uint64_t now, double* cpu, double* mem);
+  double HostHeadroom(uint64_t now);
+  void CreditLeases(uint64_t now);
+  void EndLease(uint64_t id, bool forced);
+  G* FindG(DomId d);
+
+  HostBackend* host_;
+  TaskQueue* tasks_;
+  EngineConfig cfg_;
+  const FutureView* future_;
+  std::vector<std::unique_ptr<G>> guests_;
+  std::map<uint64_t, L> leases_;
+  std::unique_ptr<ResourceModel> host_model_;
+  EngineStats stats_;
+  uint64_t next_lease_ = 1;
+  uint64_t next_control_ns_ = 0;
+  double host_peak_ = 0, host_sum_ = 0, host_last_mean_ = 0;
+  int host_n_ = 0;
+  ThresholdTuner host_tuner_;
+  bool host_leased_ = false, host_violated_ = false;
+  std::function<void(const PeriodRecord&)> hook_;
+  std::vector<DomId> traced_;
+};
+
+}  // namespace lull::dom0

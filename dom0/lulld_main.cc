@@ -1,0 +1,189 @@
+// lulld: the lull dom0 daemon (on the simulated host until the Xen backend lands).
+//
+//   lulld [--config FILE] [flags]            run as a daemon: control socket, metrics
+//   lulld --compare [flags]                  the main job: four policies, one workload,
+//                                            a table and a CSV for the plot
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "dom0/config.h"
+#include "dom0/control.h"
+#include "dom0/daemon.h"
+#include "dom0/harness.h"
+#include "dom0/log.h"
+#include "dom0/metrics.h"
+
+using namespace lull::dom0;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop.store(true); }
+
+int Fail(const lull::Status& s) {
+  Log(LogLevel::kError, "%s", s.ToString().c_str());
+  return 1;
+}
+
+// host.pcpus = 0: size the host to the workload, so that doing nothing leaves (almost)
+// no demand unmet, like the built-in workload on 16 CPUs: the 99.9th percentile of the
+// guests' total demand plus 10 %. Traces differ wildly in how busy their VMs are.
+int AutoCpus(const Workload& w) {
+  std::vector<double> totals;
+  for (int64_t t = 0; t < static_cast<int64_t>(w.duration_s); t += 10) {
+    double sum = 0;
+    for (size_t g = 0; g < w.guests.size(); ++g) sum += w.Cpu(g, t);
+    totals.push_back(sum);
+  }
+  return std::max(2, static_cast<int>(std::ceil(1.1 * Percentile(totals, 0.999))));
+}
+
+// The main job: every policy on the same workload, then the table, CSV and targets.
+int Compare(const LulldConfig& cfg, bool progress) {
+  Workload w;
+  lull::Status s = BuildWorkload(cfg, &w);
+  if (!s.ok()) return Fail(s);
+  RunConfig rc;
+  rc.host.pcpus = cfg.pcpus > 0 ? cfg.pcpus : AutoCpus(w);
+  rc.host.mem_gib = cfg.mem_gib;
+  rc.host.step_s = cfg.step_s;
+  rc.engine = cfg.engine;
+  GenerateTasks(static_cast<int>(w.guests.size()), w.duration_s, cfg.seed, &rc.tasks);
+  // Plot a few guests of different kinds: the first four.
+  for (size_t i = 0; i < std::min<size_t>(4, w.guests.size()); ++i) rc.traced.push_back(w.guests[i].info.domid);
+  std::filesystem::create_directories(cfg.out_dir);
+  std::ofstream csv(cfg.out_dir + "/periods.csv");
+  csv << "policy,t_s,domid,name,demand_mean,demand_peak,pred_p50,pred_p95,lent_cpus,revocations\n";
+  std::map<DomId, std::string> names;
+  for (const auto& g : w.guests) names[g.info.domid] = g.info.name;
+  rc.period_hook = [&](Policy p, const PeriodRecord& r) {
+    csv << PolicyName(p) << "," << r.t_s << "," << r.domid << "," << names[r.domid] << "," << r.demand_mean << ","
+        << r.demand_peak << "," << r.pred_p50 << "," << r.pred_p95 << "," << r.lent_cpus << "," << r.revocations << "\n";
+  };
+  const char* names4[] = {"none", "reactive", "lull", "oracle"};
+  int current = 0;
+  if (progress) {
+    rc.progress = [&](double f) {
+      double all = (current + f) / 4.0;
+      int bar = static_cast<int>(all * 40);
+      std::fprintf(stderr, "\r[%-40s] %3.0f%%  %-8s", std::string(static_cast<size_t>(bar), '#').c_str(), all * 100, names4[current]);
+      std::fflush(stderr);
+    };
+  }
+  std::printf("lulld: %zu guests on a %d-CPU host, %.1f simulated hours, workload %s, forecaster %s\n",
+              w.guests.size(), rc.host.pcpus, w.duration_s / 3600.0,
+              cfg.trace.empty() ? "built-in" : cfg.trace.c_str(), "lull::forecast::SeriesForecaster");
+  std::vector<PolicyResult> results;
+  for (Policy p : {Policy::kNone, Policy::kReactive, Policy::kLull, Policy::kOracle}) {
+    PolicyResult r;
+    if (!(s = RunPolicy(w, rc, p, &r)).ok()) return Fail(s);
+    results.push_back(r);
+    ++current;
+  }
+  if (progress) std::fprintf(stderr, "\r[%-40s] 100%%          \n", std::string(40, '#').c_str());
+  csv.close();
+  std::string table = FormatTable(results);
+  std::printf("\n%s", table.c_str());
+  std::printf("\nCPU-s/GiB-h lent: capacity handed to management tasks (%%orcl: share of the oracle's).\n"
+              "unmet: guest demand the host could not serve (share of demand); p99 wait: 99th percentile\n"
+              "wait of guest-steps that waited; done: task completion time from arrival; revokes: forced\n"
+              "revocations; rev p50/p99: demand returned -> donor restored (simulated time).\n");
+  std::ofstream(cfg.out_dir + "/table.txt") << table;
+  for (const auto& r : results)
+    if (getenv("LULL_DEBUG")) std::printf("%s: host-pressure events %llu, unmet %.3f CPU-s\n", PolicyName(r.policy), (unsigned long long)r.engine.host_pressure_events, r.host.unmet_cpu_s);
+  std::string miss = CheckTargets(results);
+  std::printf("\ntargets (lull >= 80%% of oracle, unmet <= 1%% and <= 1/3 of reactive): %s\n",
+              miss.empty() ? "met" : ("NOT met: " + miss).c_str());
+  std::printf("wrote %s/periods.csv and %s/table.txt\n", cfg.out_dir.c_str(), cfg.out_dir.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"lulld - lends guests' predicted idle capacity to management tasks"};
+  std::string config_path;
+  bool compare = false, no_progress = false, exit_at_end = false;
+  LulldConfig cfg;
+  std::string policy;
+  app.add_option("-c,--config", config_path, "TOML configuration file");
+  app.add_flag("--compare", compare, "run the four policies on one workload and print the table (make run)");
+  app.add_flag("--no-progress", no_progress, "no progress bar");
+  app.add_flag("--exit-at-end", exit_at_end, "exit when the simulated workload ends");
+  auto* o_trace = app.add_option("--trace", cfg.trace, "replay real traces from DIR instead of the built-in workload");
+  auto* o_guests = app.add_option("--guests", cfg.guests, "number of guests");
+  auto* o_cpus = app.add_option("--cpus", cfg.pcpus, "physical CPUs of the simulated host (0 = sized to the workload)");
+  auto* o_days = app.add_option("--days", cfg.days, "simulated days");
+  auto* o_seed = app.add_option("--seed", cfg.seed, "workload seed");
+  auto* o_policy = app.add_option("--policy", policy, "none | reactive | lull | oracle");
+  auto* o_socket = app.add_option("--socket", cfg.socket, "control socket path");
+  auto* o_uid = app.add_option("--socket-uid", cfg.socket_uid, "a non-root uid also allowed on the socket");
+  auto* o_metrics = app.add_option("--metrics", cfg.metrics_listen, "Prometheus endpoint host:port ('' = off)");
+  auto* o_speed = app.add_option("--speed", cfg.speed, "simulated seconds per real second (0 = flat out)");
+  auto* o_log = app.add_option("--log", cfg.log, "stderr | journal");
+  auto* o_out = app.add_option("--out", cfg.out_dir, "output directory of --compare");
+  CLI11_PARSE(app, argc, argv);
+
+  // The file first, then flags given explicitly override it.
+  if (!config_path.empty()) {
+    LulldConfig file_cfg;
+    lull::Status s = LoadConfigFile(config_path, &file_cfg);
+    if (!s.ok()) return Fail(s);
+    LulldConfig flags = cfg;
+    cfg = file_cfg;
+    if (o_trace->count()) cfg.trace = flags.trace;
+    if (o_guests->count()) cfg.guests = flags.guests;
+    if (o_cpus->count()) cfg.pcpus = flags.pcpus;
+    if (o_days->count()) cfg.days = flags.days;
+    if (o_seed->count()) cfg.seed = flags.seed;
+    if (o_socket->count()) cfg.socket = flags.socket;
+    if (o_uid->count()) cfg.socket_uid = flags.socket_uid;
+    if (o_metrics->count()) cfg.metrics_listen = flags.metrics_listen;
+    if (o_speed->count()) cfg.speed = flags.speed;
+    if (o_log->count()) cfg.log = flags.log;
+    if (o_out->count()) cfg.out_dir = flags.out_dir;
+  }
+  if (o_policy->count() && !ParsePolicy(policy, &cfg.engine.policy))
+    return Fail(lull::Status::InvalidArgument("--policy " + policy + ": must be none, reactive, lull or oracle"));
+  if (lull::Status s = ValidateConfig(cfg); !s.ok()) return Fail(s);
+  LogJournal() = cfg.log == "journal";
+
+  if (compare) return Compare(cfg, !no_progress);
+
+  Daemon d(cfg);
+  if (lull::Status s = d.Init(); !s.ok()) return Fail(s);
+  struct sigaction sa{};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  std::filesystem::create_directories(std::filesystem::path(cfg.socket).parent_path().empty()
+                                          ? "." : std::filesystem::path(cfg.socket).parent_path());
+  ControlServer ctl(cfg.socket, [&d](const nlohmann::json& r) { return d.Handle(r); },
+                    static_cast<uid_t>(cfg.socket_uid));
+  if (lull::Status s = ctl.Start(); !s.ok()) return Fail(s);
+  MetricsServer metrics([&d] { return d.Metrics(); });
+  if (!cfg.metrics_listen.empty()) {
+    if (lull::Status s = metrics.Start(cfg.metrics_listen); !s.ok()) return Fail(s);
+    Log(LogLevel::kInfo, "metrics on http://%s/metrics (port %d)", cfg.metrics_listen.c_str(), metrics.port());
+  }
+  Log(LogLevel::kInfo, "running policy %s on the simulated host (%d CPUs, %d guests), socket %s",
+      PolicyName(cfg.engine.policy), cfg.pcpus, cfg.guests, cfg.socket.c_str());
+  (void)d.Run(g_stop, exit_at_end);
+  size_t n = 0;
+  (void)d.Shutdown(&n);
+  // Every donor has its settings back before we say so.
+  Log(LogLevel::kInfo, "stopping: restored %zu leases; every guest has its own settings back", n);
+  metrics.Stop();
+  ctl.Stop();
+  return 0;
+}

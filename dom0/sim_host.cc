@@ -1,0 +1,321 @@
+#include "dom0/sim_host.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace lull::dom0 {
+
+namespace {
+constexpr double kNs = 1e9;
+constexpr double kEps = 1e-9;
+
+uint64_t Hash2(uint64_t a, uint64_t b) {
+  uint64_t z = a * 0x9E3779B97F4A7C15ULL ^ (b + 0x632BE59BD9B4E019ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+SimHost::SimHost(const SimHostConfig& cfg, const Workload* w) : cfg_(cfg), w_(w) {
+  for (const auto& s : w->guests) {
+    Guest g;
+    g.info = s.info;
+    g.sched.weight = s.info.weight;
+    g.maxmem_gib = s.info.mem_max_gib;
+    g.balloon_gib = s.info.mem_max_gib;
+    g.rs.resize(static_cast<size_t>(s.info.vcpus));
+    guests_.push_back(std::move(g));
+  }
+}
+
+SimHost::Guest* SimHost::Find(DomId d) {
+  for (auto& g : guests_) if (g.info.domid == d) return &g;
+  return nullptr;
+}
+const SimHost::Guest* SimHost::Find(DomId d) const {
+  for (auto& g : guests_) if (g.info.domid == d) return &g;
+  return nullptr;
+}
+
+double SimHost::Entitled(const Guest& g) const {
+  double e = std::max(0.0, g.info.vcpus - g.lent_cpu);
+  if (g.sched.cap_pct > 0) e = std::min(e, g.sched.cap_pct / 100.0);
+  return e;
+}
+
+double SimHost::Entitlement(DomId d) const { auto* g = Find(d); return g ? Entitled(*g) : 0; }
+double SimHost::BalloonTarget(DomId d) const { auto* g = Find(d); return g ? g->balloon_gib : 0; }
+SchedParams SimHost::Sched(DomId d) const { auto* g = Find(d); return g ? g->sched : SchedParams{}; }
+double SimHost::LastDemand(DomId d) const { auto* g = Find(d); return g ? g->last_want : 0; }
+double SimHost::LastServed(DomId d) const { auto* g = Find(d); return g ? g->last_served : 0; }
+
+uint64_t SimHost::TickPhaseNs(size_t gi) const {
+  double u = (Hash2(gi + 1, static_cast<uint64_t>(step_)) >> 11) * (1.0 / 9007199254740992.0);
+  return static_cast<uint64_t>(u * cfg_.tick_ms * 1e6) + 1;
+}
+
+// Weighted water-filling over the capacity left after leases: a credit scheduler with
+// weights converges to this share when every domain is runnable.
+void SimHost::Allocate(std::vector<double>* alloc, const std::vector<double>& want) const {
+  double lent = 0;
+  for (const auto& [id, l] : leases_) lent += l.g.cpus;
+  double avail = std::max(0.0, cfg_.pcpus - lent);
+  size_t n = guests_.size();
+  std::vector<double> lim(n);
+  double total = 0;
+  for (size_t i = 0; i < n; ++i) { lim[i] = std::min(want[i], Entitled(guests_[i])); total += lim[i]; }
+  alloc->assign(n, 0);
+  if (total <= avail + kEps) { *alloc = lim; return; }
+  std::vector<size_t> idx(n);
+  std::iota(idx.begin(), idx.end(), 0);
+  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
+    return lim[a] / guests_[a].sched.weight < lim[b] / guests_[b].sched.weight;
+  });
+  double wsum = 0;
+  for (size_t i : idx) wsum += guests_[i].sched.weight;
+  for (size_t i : idx) {
+    double share = avail * guests_[i].sched.weight / wsum;
+    double a = std::min(lim[i], share);
+    (*alloc)[i] = a;
+    avail -= a;
+    wsum -= guests_[i].sched.weight;
+  }
+}
+
+void SimHost::Restore(const Lease& l) {
+  Guest* g = Find(l.g.donor);
+  if (!g) return;
+  g->lent_cpu = std::max(0.0, g->lent_cpu - l.g.cpus);
+  g->lent_mem = std::max(0.0, g->lent_mem - l.g.mem_gib);
+  g->balloon_gib = std::min(g->maxmem_gib, g->balloon_gib + l.g.mem_gib);
+}
+
+void SimHost::Step() {
+  const uint64_t dt_ns = static_cast<uint64_t>(cfg_.step_s * kNs);
+  const uint64_t start = now_ns_;
+  const uint64_t end = start + dt_ns;
+  const int64_t t_s = static_cast<int64_t>(start / kNs);
+  const size_t n = guests_.size();
+
+  // 1. Host-enforced expiry: whatever lulld is doing, an expired lease is undone.
+  for (auto it = leases_.begin(); it != leases_.end();) {
+    if (it->second.g.expires_ns <= start) {
+      uint64_t until = std::max(it->second.installed_ns, it->second.g.expires_ns);
+      stats_.handed_cpu_s += it->second.g.cpus * (until - it->second.installed_ns) / kNs;
+      stats_.handed_mem_gib_s += it->second.g.mem_gib * (until - it->second.installed_ns) / kNs;
+      Restore(it->second);
+      ++stats_.leases_expired;
+      it = leases_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+
+  // 2. Demand for this step, and the allocation under the current leases.
+  std::vector<double> want(n), mem(n), before, after;
+  for (size_t i = 0; i < n; ++i) {
+    want[i] = w_->Cpu(i, t_s);
+    mem[i] = w_->Mem(i, t_s);
+    guests_[i].mem_used = mem[i];
+  }
+  Allocate(&before, want);
+  std::vector<double> target_before(n);
+  for (size_t i = 0; i < n; ++i) target_before[i] = guests_[i].balloon_gib;
+
+  // 3. Pressure events, in time order, each delivered at its tick.
+  std::vector<PressureEvent> events;
+  double lent_total = 0;
+  for (const auto& [id, l] : leases_) lent_total += l.g.cpus;
+  double served_total = 0;
+  size_t most_waiting = n;
+  double most_wait = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const Guest& g = guests_[i];
+    double ent = Entitled(g);
+    if (g.lent_cpu > 0 && want[i] > ent + kEps)
+      events.push_back({PressureKind::kCpu, g.info.domid, start + TickPhaseNs(i), want[i] - ent});
+    if (g.lent_mem > 0 && mem[i] > g.balloon_gib + kEps)
+      events.push_back({PressureKind::kMemory, g.info.domid, start + TickPhaseNs(i), mem[i] - g.balloon_gib});
+    served_total += before[i];
+    double waiting = std::min(want[i], ent) - before[i];
+    if (waiting > most_wait) { most_wait = waiting; most_waiting = i; }
+  }
+  if (lent_total > 0 && most_waiting < n && most_wait > 1e-6) {
+    double short_total = 0;
+    for (size_t i = 0; i < n; ++i) short_total += std::min(want[i], Entitled(guests_[i])) - before[i];
+    events.push_back({PressureKind::kHost, guests_[most_waiting].info.domid,
+                      start + TickPhaseNs(most_waiting), short_total});
+  }
+  std::sort(events.begin(), events.end(),
+            [](const PressureEvent& a, const PressureEvent& b) { return a.at_ns < b.at_ns; });
+  pressured_.clear();
+  host_pressure_ = false;
+  for (const auto& ev : events) {
+    if (ev.kind == PressureKind::kHost) host_pressure_ = true; else pressured_.push_back(ev.domid);
+  }
+  std::vector<uint64_t> restored_at(n, 0);
+  uint64_t host_restored_at = 0;
+  for (const auto& ev : events) {
+    if (!handler_) break;
+    now_ns_ = ev.at_ns;
+    size_t before_leases = leases_.size();
+    handler_(ev);
+    if (leases_.size() == before_leases) continue;
+    if (ev.kind == PressureKind::kHost) host_restored_at = now_ns_;
+  }
+  // Which donors got their lease back, and when (RevokeLease marked them).
+  for (const auto& r : revoked_in_step_) {
+    for (size_t i = 0; i < n; ++i)
+      if (guests_[i].info.domid == r.first && restored_at[i] == 0) restored_at[i] = r.second;
+  }
+  now_ns_ = start;
+  Allocate(&after, want);
+
+  // 4. Serve and account. A guest throttled by a lease waits until it is restored.
+  for (size_t i = 0; i < n; ++i) {
+    Guest& g = guests_[i];
+    double tau = 0;  // fraction of the step spent under the old allocation
+    if (restored_at[i]) tau = (restored_at[i] - start) / static_cast<double>(dt_ns);
+    else if (host_restored_at) tau = (host_restored_at - start) / static_cast<double>(dt_ns);
+    else tau = 1.0;  // nothing changed this step: before == after
+    double served = before[i] * tau + after[i] * (1 - tau);
+    double unmet = std::max(0.0, want[i] - served);
+    stats_.demand_cpu_s += want[i] * cfg_.step_s;
+    stats_.served_cpu_s += served * cfg_.step_s;
+    stats_.unmet_cpu_s += unmet * cfg_.step_s;
+    if (unmet > 1e-6) {
+      bool fixed = restored_at[i] || host_restored_at;
+      stats_.waits_ms.push_back(fixed ? tau * cfg_.step_s * 1000 : cfg_.step_s * 1000);
+    }
+    // Memory: the guest pages until its balloon target is back above its use.
+    stats_.demand_mem_gib_s += mem[i] * cfg_.step_s;
+    double short_gib = mem[i] - target_before[i];
+    if (short_gib > kEps) {
+      double secs = cfg_.step_s;
+      if (g.balloon_gib >= mem[i]) {
+        double deflate = (g.balloon_gib - target_before[i]) / cfg_.deflate_gib_per_s;
+        secs = std::min(cfg_.step_s, (restored_at[i] ? (restored_at[i] - start) / kNs : 0) + deflate);
+      }
+      stats_.unmet_mem_gib_s += short_gib * secs;
+    }
+    // Runstate: served time runs, the rest of the wanted time is runnable-waiting.
+    double per_vcpu_run = served / g.info.vcpus, per_vcpu_wait = unmet / g.info.vcpus;
+    for (auto& r : g.rs) {
+      r.running_ns += static_cast<uint64_t>(per_vcpu_run * dt_ns);
+      r.runnable_ns += static_cast<uint64_t>(per_vcpu_wait * dt_ns);
+      r.blocked_ns += static_cast<uint64_t>(std::max(0.0, 1 - per_vcpu_run - per_vcpu_wait) * dt_ns);
+    }
+    g.last_want = want[i];
+    g.last_served = served;
+  }
+  revoked_in_step_.clear();
+  pressured_.clear();
+  host_pressure_ = false;
+  now_ns_ = end;
+  ++step_;
+}
+
+Status SimHost::ListGuests(std::vector<GuestInfo>* out) const {
+  out->clear();
+  for (const auto& g : guests_) out->push_back(g.info);
+  return Status::Ok();
+}
+
+Status SimHost::ReadTelemetry(DomId d, GuestTelemetry* out) const {
+  const Guest* g = Find(d);
+  if (!g) return Status::NotFound("domain " + std::to_string(d) + " does not exist");
+  out->domid = d;
+  out->now_ns = now_ns_;
+  out->vcpus = g->rs;
+  out->mem_used_gib = g->mem_used;
+  out->balloon_target_gib = g->balloon_gib;
+  return Status::Ok();
+}
+
+Status SimHost::SetSched(DomId d, const SchedParams& p) {
+  Guest* g = Find(d);
+  if (!g) return Status::NotFound("domain " + std::to_string(d) + " does not exist");
+  if (p.weight < 1 || p.weight > 65535)
+    return Status::InvalidArgument("weight " + std::to_string(p.weight) + " not in 1..65535");
+  g->sched = p;
+  return Status::Ok();
+}
+
+Status SimHost::SetAffinity(DomId d, int vcpu, const std::vector<int>& pcpus) {
+  Guest* g = Find(d);
+  if (!g) return Status::NotFound("domain " + std::to_string(d) + " does not exist");
+  if (vcpu < 0 || vcpu >= g->info.vcpus)
+    return Status::InvalidArgument("vcpu " + std::to_string(vcpu) + " out of range");
+  for (int c : pcpus)
+    if (c < 0 || c >= cfg_.pcpus) return Status::InvalidArgument("pcpu " + std::to_string(c) + " out of range");
+  if (!pcpus.empty()) g->affinity_first = pcpus;
+  return Status::Ok();
+}
+
+Status SimHost::SetBalloonTarget(DomId d, double gib) {
+  Guest* g = Find(d);
+  if (!g) return Status::NotFound("domain " + std::to_string(d) + " does not exist");
+  if (!(gib > 0) || gib > g->maxmem_gib)
+    return Status::InvalidArgument("balloon target " + std::to_string(gib) + " GiB not in (0, maxmem]");
+  g->balloon_gib = gib;
+  return Status::Ok();
+}
+
+Status SimHost::SetMaxMem(DomId d, double gib) {
+  Guest* g = Find(d);
+  if (!g) return Status::NotFound("domain " + std::to_string(d) + " does not exist");
+  if (!(gib > 0)) return Status::InvalidArgument("maxmem must be > 0");
+  g->maxmem_gib = gib;
+  g->balloon_gib = std::min(g->balloon_gib, gib);
+  return Status::Ok();
+}
+
+Status SimHost::InstallLease(const LeaseGrant& l) {
+  Guest* g = Find(l.donor);
+  if (!g) return Status::NotFound("lease donor domain " + std::to_string(l.donor) + " does not exist");
+  if (leases_.count(l.id)) return Status::AlreadyExists("lease " + std::to_string(l.id) + " exists");
+  if (l.cpus < 0 || l.mem_gib < 0) return Status::InvalidArgument("lease amounts must be >= 0");
+  if (l.cpus > Entitled(*g) + kEps)
+    return Status::InvalidArgument("lease takes " + std::to_string(l.cpus) + " CPUs, donor has " +
+                                   std::to_string(Entitled(*g)));
+  if (l.mem_gib > g->balloon_gib - 0.25 + kEps)
+    return Status::InvalidArgument("lease takes more memory than the donor's balloon allows");
+  if (l.expires_ns <= now_ns_) return Status::InvalidArgument("lease expires in the past");
+  g->lent_cpu += l.cpus;
+  g->lent_mem += l.mem_gib;
+  g->balloon_gib -= l.mem_gib;
+  leases_[l.id] = Lease{l, now_ns_};
+  ++stats_.leases_installed;
+  return Status::Ok();
+}
+
+Status SimHost::RenewLease(uint64_t id, uint64_t expires_ns) {
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return Status::NotFound("lease " + std::to_string(id) + " is not active");
+  if (expires_ns <= now_ns_) return Status::InvalidArgument("lease renewal expires in the past");
+  it->second.g.expires_ns = expires_ns;
+  return Status::Ok();
+}
+
+Status SimHost::RevokeLease(uint64_t id) {
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return Status::NotFound("lease " + std::to_string(id) + " is not active");
+  const Lease& l = it->second;
+  stats_.handed_cpu_s += l.g.cpus * (now_ns_ - l.installed_ns) / kNs;
+  stats_.handed_mem_gib_s += l.g.mem_gib * (now_ns_ - l.installed_ns) / kNs;
+  Restore(l);
+  ++stats_.leases_revoked;
+  uint64_t step_start = static_cast<uint64_t>(step_) * static_cast<uint64_t>(cfg_.step_s * kNs);
+  if (now_ns_ > step_start) {  // revoked inside a step, i.e. from an event
+    // Demand changes at step boundaries, so it returned at step_start.
+    if (host_pressure_ || std::find(pressured_.begin(), pressured_.end(), l.g.donor) != pressured_.end())
+      stats_.revoke_latency_ms.push_back((now_ns_ - step_start) / 1e6);
+    revoked_in_step_.push_back({l.g.donor, now_ns_});
+  }
+  leases_.erase(it);
+  return Status::Ok();
+}
+
+}  // namespace lull::dom0

@@ -1,0 +1,116 @@
+// lull::dom0::SimHost - a simulated Xen host that runs everywhere, deterministically.
+//
+// N physical CPUs and M GiB under a credit-scheduler-like fluid model: each simulated
+// step (1 s by default) every guest wants the CPU its workload demands; the capacity
+// not reserved by leases is shared by weight (water-filling), each guest limited by its
+// cap and by its entitlement (vCPUs minus CPUs lent away). Credit accounting notices a
+// capped vCPU that wakes at its next 10 ms tick (Xen credit1 ticks every 10 ms inside a
+// 30 ms slice); boost on wake means the vCPU runs as soon as the cap is lifted. So a
+// donor's demand that returns mid-lease is reported to lulld at `detect` = the next tick
+// (a deterministic hash of guest and time picks the phase), and the guest waits until
+// lulld revokes; memory is given back at the balloon's deflate rate.
+//
+// Time is simulated: results depend on the seed and the workload only, never on the
+// machine's speed. Lease expiry is enforced here, by the host, as the Xen scheduler
+// patch will do: a donor whose lease was neither renewed nor revoked gets its settings
+// back at expiry even if lulld is dead.
+//
+// Not thread-safe; the daemon serialises access.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "dom0/host.h"
+#include "dom0/workload.h"
+
+namespace lull::dom0 {
+
+struct SimHostConfig {
+  int pcpus = 16;
+  double mem_gib = 256;
+  double step_s = 1.0;
+  double tick_ms = 10;            // credit accounting tick: how soon a wake is noticed
+  double deflate_gib_per_s = 2.0; // balloon give-back rate on memory revocation
+};
+
+// What the host measured, for the comparison table and the metrics.
+struct SimStats {
+  double demand_cpu_s = 0, served_cpu_s = 0, unmet_cpu_s = 0;
+  double demand_mem_gib_s = 0, unmet_mem_gib_s = 0;
+  double handed_cpu_s = 0, handed_mem_gib_s = 0;
+  uint64_t leases_installed = 0, leases_revoked = 0, leases_expired = 0;
+  std::vector<double> waits_ms;         // each throttled guest-step: how long it waited
+  std::vector<double> revoke_latency_ms;// demand returned -> donor restored
+};
+
+class SimHost : public HostBackend {
+ public:
+  SimHost(const SimHostConfig& cfg, const Workload* w);
+
+  // Advances one step: expires leases, serves demand, raises pressure events (the
+  // handler runs inside Step, at the event's simulated time) and accounts the result.
+  void Step();
+  int64_t StepIndex() const { return step_; }
+  const SimStats& stats() const { return stats_; }
+  const SimHostConfig& config() const { return cfg_; }
+
+  // Test and harness views of the host's state.
+  double Entitlement(DomId d) const;          // vCPUs minus lent CPUs
+  double BalloonTarget(DomId d) const;
+  SchedParams Sched(DomId d) const;
+  size_t ActiveLeases() const { return leases_.size(); }
+  double LastDemand(DomId d) const;           // what the guest wanted in the last step
+  double LastServed(DomId d) const;
+
+  // HostBackend
+  uint64_t NowNs() const override { return now_ns_; }
+  int PhysicalCpus() const override { return cfg_.pcpus; }
+  double PhysicalMemGib() const override { return cfg_.mem_gib; }
+  Status ListGuests(std::vector<GuestInfo>* out) const override;
+  Status ReadTelemetry(DomId d, GuestTelemetry* out) const override;
+  Status SetSched(DomId d, const SchedParams& p) override;
+  Status SetAffinity(DomId d, int vcpu, const std::vector<int>& pcpus) override;
+  Status SetBalloonTarget(DomId d, double gib) override;
+  Status SetMaxMem(DomId d, double gib) override;
+  Status InstallLease(const LeaseGrant& g) override;
+  Status RenewLease(uint64_t id, uint64_t expires_ns) override;
+  Status RevokeLease(uint64_t id) override;
+  void SetPressureHandler(PressureHandler h) override { handler_ = std::move(h); }
+
+ private:
+  struct Guest {
+    GuestInfo info;
+    SchedParams sched;
+    double maxmem_gib = 0, balloon_gib = 0;
+    double lent_cpu = 0, lent_mem = 0;
+    std::vector<VcpuRunstate> rs;
+    double last_want = 0, last_served = 0, mem_used = 0;
+    std::vector<int> affinity_first;  // recorded, not modelled (one fluid pool)
+  };
+  struct Lease {
+    LeaseGrant g;
+    uint64_t installed_ns = 0;
+  };
+  Guest* Find(DomId d);
+  const Guest* Find(DomId d) const;
+  void Restore(const Lease& l);
+  void Allocate(std::vector<double>* alloc, const std::vector<double>& want) const;
+  double Entitled(const Guest& g) const;
+  uint64_t TickPhaseNs(size_t gi) const;
+
+  SimHostConfig cfg_;
+  const Workload* w_;
+  std::vector<Guest> guests_;
+  std::map<uint64_t, Lease> leases_;
+  PressureHandler handler_;
+  SimStats stats_;
+  uint64_t now_ns_ = 0;
+  int64_t step_ = 0;
+  std::vector<std::pair<DomId, uint64_t>> revoked_in_step_;  // donor, when
+  std::vector<DomId> pressured_;  // donors with a pressure event this step
+  bool host_pressure_ = false;
+};
+
+}  // namespace lull::dom0

@@ -1,0 +1,181 @@
+// The control socket: permissions, peer credentials, and the requests lullctl sends.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <thread>
+#include <cstdio>
+#include <filesystem>
+
+#include "dom0/control.h"
+#include "dom0/daemon.h"
+
+namespace lull::dom0 {
+namespace {
+
+using nlohmann::json;
+
+std::string TempSock(const char* tag) {
+  return (std::filesystem::temp_directory_path() / ("lull_" + std::string(tag) + "_" + std::to_string(getpid()) + ".sock")).string();
+}
+
+// Runs a shell command, returns (exit status, output).
+std::pair<int, std::string> Sh(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  std::array<char, 512> buf;
+  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
+  int st = p ? pclose(p) : -1;
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+LulldConfig SmallConfig(const std::string& sock) {
+  LulldConfig c;
+  c.guests = 4;
+  c.pcpus = 4;
+  c.days = 0.1;
+  c.socket = sock;
+  c.metrics_listen = "";
+  return c;
+}
+
+TEST(ControlSocket, IsCreatedRootOnly) {
+  std::string path = TempSock("perm");
+  ControlServer s(path, [](const json&) { return json{{"ok", true}}; });
+  ASSERT_TRUE(s.Start().ok());
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  s.Stop();
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(ControlSocket, AnswersJsonLinesAndRejectsGarbage) {
+  std::string path = TempSock("json");
+  ControlServer s(path, [](const json& r) { return json{{"ok", true}, {"echo", r["cmd"]}}; });
+  ASSERT_TRUE(s.Start().ok());
+  json reply;
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "list"}}, &reply).ok());
+  EXPECT_EQ(reply["echo"], "list");
+  ASSERT_TRUE(ControlRequest(path, {{"nocmd", 1}}, &reply).ok());
+  EXPECT_FALSE(reply["ok"].get<bool>());
+  EXPECT_NE(reply["error"].get<std::string>().find("\"cmd\""), std::string::npos);
+  Status st = ControlRequest(path + ".missing", {{"cmd", "list"}}, &reply);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find(".missing"), std::string::npos);
+}
+
+TEST(ControlSocket, PeerCredentialsAreChecked) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to connect as another uid";
+  if (access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "setpriv (util-linux) not installed";
+  std::string path = TempSock("cred");
+  int calls = 0;
+  ControlServer s(path, [&](const json&) { ++calls; return json{{"ok", true}, {"guests", json::array()}}; });
+  ASSERT_TRUE(s.Start().ok());
+  const std::string as_nobody = "/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups " LULLCTL_PATH " -s " + path + " -j list";
+  // The file mode keeps uid 65534 out...
+  auto [rc1, out1] = Sh(as_nobody);
+  EXPECT_NE(rc1, 0);
+  EXPECT_NE(out1.find("permission denied"), std::string::npos) << out1;
+  // ...and with the file opened up, SO_PEERCRED still does.
+  ASSERT_EQ(chmod(path.c_str(), 0666), 0);
+  auto [rc2, out2] = Sh(as_nobody);
+  EXPECT_NE(rc2, 0);
+  EXPECT_NE(out2.find("peer uid 65534 is not allowed"), std::string::npos) << out2;
+  EXPECT_EQ(s.rejected(), 1u);
+  EXPECT_EQ(calls, 0);
+  // Root is served.
+  auto [rc3, out3] = Sh(std::string(LULLCTL_PATH) + " -s " + path + " -j list");
+  EXPECT_EQ(rc3, 0) << out3;
+  EXPECT_EQ(calls, 1);
+  s.Stop();
+  // A uid named in daemon.socket_uid is let in.
+  ControlServer s2(path, [&](const json&) { ++calls; return json{{"ok", true}, {"guests", json::array()}}; }, 65534);
+  ASSERT_TRUE(s2.Start().ok());
+  ASSERT_EQ(chmod(path.c_str(), 0666), 0);
+  auto [rc4, out4] = Sh(as_nobody);
+  EXPECT_EQ(rc4, 0) << out4;
+  EXPECT_EQ(calls, 2);
+}
+
+TEST(DaemonRequests, ListPredictTasksLendRevokeConfig) {
+  std::string path = TempSock("daemon");
+  Daemon d(SmallConfig(path));
+  ASSERT_TRUE(d.Init().ok());
+  for (int i = 0; i < 600; ++i) d.StepOnce();
+  ControlServer s(path, [&](const json& r) { return d.Handle(r); });
+  ASSERT_TRUE(s.Start().ok());
+  json r;
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "list"}}, &r).ok());
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  ASSERT_EQ(r["guests"].size(), 4u);
+  EXPECT_EQ(r["guests"][0]["name"], "guest1");
+  EXPECT_NEAR(r["time_s"].get<double>(), 600, 1e-9);
+
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "predict"}, {"domain", "guest2"}}, &r).ok());
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_GE(r["guest"]["cpu_pred"]["p95"].get<double>(), r["guest"]["cpu_pred"]["p50"].get<double>());
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "predict"}, {"domain", "nosuch"}}, &r).ok());
+  EXPECT_FALSE(r["ok"].get<bool>());
+  EXPECT_NE(r["error"].get<std::string>().find("nosuch"), std::string::npos);
+
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "task-add"}, {"kind", "defrag"}, {"cpu_s", 10}}, &r).ok());
+  EXPECT_FALSE(r["ok"].get<bool>());
+  EXPECT_NE(r["error"].get<std::string>().find("defrag"), std::string::npos);
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "task-add"}, {"kind", "backup"}, {"cpu_s", 100}, {"mem_gib", 0.5}}, &r).ok());
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  uint64_t task = r["id"].get<uint64_t>();
+
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "revoke"}, {"domain", "guest3"}}, &r).ok());  // start clean
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "lend"}, {"domain", "guest3"}, {"task", task}, {"cpus", 0.5}}, &r).ok());
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  uint64_t lease = r["lease"].get<uint64_t>();
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "leases"}}, &r).ok());
+  bool found = false;
+  for (auto& l : r["leases"]) found |= l["id"].get<uint64_t>() == lease && l["manual"].get<bool>();
+  EXPECT_TRUE(found) << r.dump();
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "revoke"}, {"lease", lease}}, &r).ok());
+  EXPECT_TRUE(r["ok"].get<bool>()) << r.dump();
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "tasks"}}, &r).ok());
+  EXPECT_GT(r["tasks"].size(), 0u);
+
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "config"}}, &r).ok());
+  EXPECT_NE(r["toml"].get<std::string>().find("pcpus = 4"), std::string::npos);
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "frobnicate"}}, &r).ok());
+  EXPECT_NE(r["error"].get<std::string>().find("unknown command 'frobnicate'"), std::string::npos);
+
+  size_t n = 0;
+  ASSERT_TRUE(d.Shutdown(&n).ok());
+  for (const auto& g : d.engine()->Guests()) {
+    EXPECT_DOUBLE_EQ(d.host()->Entitlement(g.info.domid), g.info.vcpus);
+    EXPECT_DOUBLE_EQ(d.host()->BalloonTarget(g.info.domid), g.info.mem_max_gib);
+  }
+  EXPECT_EQ(d.host()->ActiveLeases(), 0u);
+}
+
+TEST(DaemonRequests, ConcurrentClientsWhileTheDaemonRuns) {
+  std::string path = TempSock("conc");
+  Daemon d(SmallConfig(path));
+  ASSERT_TRUE(d.Init().ok());
+  ControlServer s(path, [&](const json& r) { return d.Handle(r); });
+  ASSERT_TRUE(s.Start().ok());
+  std::atomic<bool> stop{false};
+  std::thread runner([&] { (void)d.Run(stop, true); });
+  int ok = 0;
+  for (int i = 0; i < 50; ++i) {
+    json r;
+    if (ControlRequest(path, {{"cmd", i % 2 ? "top" : "leases"}}, &r).ok() && r["ok"].get<bool>()) ++ok;
+  }
+  runner.join();
+  EXPECT_EQ(ok, 50);
+  ASSERT_TRUE(d.Shutdown().ok());
+  EXPECT_EQ(d.host()->ActiveLeases(), 0u);
+}
+
+}  // namespace
+}  // namespace lull::dom0
