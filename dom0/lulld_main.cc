@@ -99,8 +99,12 @@ int Compare(const LulldConfig& cfg, bool progress) {
               "wait of guest-steps that waited; done: task completion time from arrival; revokes: forced\n"
               "revocations; rev p50/p99: demand returned -> donor restored (simulated time).\n");
   std::ofstream(cfg.out_dir + "/table.txt") << table;
+  std::printf("\n");
   for (const auto& r : results)
-    if (getenv("LULL_DEBUG")) std::printf("%s: host-pressure events %llu, unmet %.3f CPU-s\n", PolicyName(r.policy), (unsigned long long)r.engine.host_pressure_events, r.host.unmet_cpu_s);
+    std::printf("%-9s leases %6llu, forced revocations %5llu (host contention %5llu), unmet %.3f of %.0f CPU-s\n",
+                PolicyName(r.policy), static_cast<unsigned long long>(r.engine.leases_granted),
+                static_cast<unsigned long long>(r.engine.forced_revocations),
+                static_cast<unsigned long long>(r.engine.host_pressure_events), r.host.unmet_cpu_s, r.host.demand_cpu_s);
   std::string miss = CheckTargets(results);
   std::printf("\ntargets (lull >= 80%% of oracle, unmet <= 1%% and <= 1/3 of reactive): %s\n",
               miss.empty() ? "met" : ("NOT met: " + miss).c_str());
