@@ -12,7 +12,8 @@
 # 3. Builds the hypervisor with Debian's configuration (credit is built in; boot it
 #    with sched=credit) and keeps the result in $CACHE/out/<hash>/xen.gz, where <hash>
 #    covers the series, every patch and lull_shm.h. An unchanged series is not rebuilt;
-#    a changed one rebuilds incrementally in the same tree.
+#    a changed one rebuilds incrementally in the same tree. When the series touches
+#    tools/, also configures the tools once and builds tools/libs and xl ($out/xl).
 # Prints the path of the built xen.gz on the last line. Exit 0 built (or cached), 3 when
 # what it needs cannot be had here (no shm/lull_shm.h yet, no source), 1 when the series
 # does not apply or the build fails.
@@ -34,7 +35,7 @@ mkdir -p "$cache/src" "$cache/out" "$cache/logs"
 log=$cache/logs/build-xen.log
 die() { echo "build-xen: $*" >&2; [ ! -f "$log" ] || tail -20 "$log" >&2; exit 1; }
 unavailable() { echo "build-xen: $*" >&2; exit 3; }
-for t in quilt bison flex dpkg-source apt-get gcc make; do
+for t in quilt bison flex dpkg-source apt-get gcc make autoconf iasl; do
   command -v $t >/dev/null || die "'$t' is missing (make xen installs: see PKG_XEN in xen-patches/xen.mk)"
 done
 [ -f "$repo/shm/lull_shm.h" ] || unavailable "shm/lull_shm.h is missing: the patches include it"
@@ -126,6 +127,27 @@ make -C xen olddefconfig >>"$log" 2>&1 || die "make olddefconfig failed"
 grep -q '^CONFIG_SCHED_CREDIT=y' xen/.config || die "the config lost CONFIG_SCHED_CREDIT"
 make -C xen -j"$jobs" xen >>"$log" 2>&1 || die "the hypervisor build failed (log: $log)"
 mkdir -p "$out"
+
+# --- the toolstack, when the series changes it (xl lull-*) ----------------------------------
+if grep -qs '^+++ b/tools/' "$pdir"/*.patch; then
+  if [ ! -f .lull-tools-configured ]; then
+    # Debian's source drops the generated autoconf files; make them, with the optional
+    # parts (firmware, stubdoms, qemu, ocaml, go) off: we need the libraries and xl.
+    cp /usr/share/misc/config.guess /usr/share/misc/config.sub . 2>/dev/null ||
+      die "config.guess/config.sub missing (autotools-dev)"
+    { ./autogen.sh && ./configure --prefix=/usr --disable-stubdom --disable-docs \
+        --disable-seabios --disable-ovmf --disable-ocamltools --disable-golang \
+        --disable-xsmpolicy --disable-monitors --disable-ipxe --disable-rombios \
+        --disable-qemu-traditional --disable-pvshim \
+        --with-system-qemu=/usr/bin/qemu-system-i386 --disable-werror; } >>"$log" 2>&1 ||
+      die "configuring the tools failed (log: $log)"
+    touch .lull-tools-configured
+  fi
+  echo "build-xen: building tools/libs and xl"
+  { make -C tools/include && make -C tools/libs -j"$jobs" && make -C tools/xl -j"$jobs"; } >>"$log" 2>&1 ||
+    die "the tools build failed (log: $log)"
+  cp tools/xl/xl "$out/xl"
+fi
 gzip -9c xen/xen >"$out/xen.gz.tmp" && mv "$out/xen.gz.tmp" "$out/xen.gz"
 cp "$pdir/series" "$out/series"
 ln -sfn "$hash" "$cache/out/current"

@@ -5,9 +5,12 @@
 #   make test-xen   boot stock Debian Xen, then the patched build, in QEMU (software
 #                   emulation) with two on/off workload guests; see docs/xen.md
 #
-# Host packages these targets need (installed here when missing, as root), kept apart
+# Host packages these targets need (the second and third lines: configuring Xen's
+# tools for the xl patch) (installed here when missing, as root), kept apart
 # from the Makefile's PACKAGES so that `make test` does not pull in QEMU.
-PKG_XEN := qemu-system-x86 busybox-static cpio xz-utils bison flex quilt dpkg-dev
+PKG_XEN := qemu-system-x86 busybox-static cpio xz-utils bison flex quilt dpkg-dev \
+           autoconf automake autotools-dev acpica-tools uuid-dev zlib1g-dev liblzma-dev \
+           libyajl-dev libglib2.0-dev libpixman-1-dev libncurses-dev python3-dev
 XEN_TOOLS_DIR := $(BUILD)/xen-tools
 XEN_CXX := g++ -std=c++20 -Wall -Wextra -Werror -O2 -I.
 

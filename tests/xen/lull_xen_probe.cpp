@@ -7,6 +7,12 @@
 //       takes seconds per call in emulation.
 //   lull-xen-probe lull setup|query|teardown
 //       XEN_SYSCTL_lull_op (xen-patches/0001); prints the region's fields.
+//   lull-xen-probe lease LENDER BORROWER CREDIT LEASE_MS
+//       waits until LENDER idles, grants it to BORROWER in lease slot 0 (CREDIT credits
+//       per 30 ms accounting period, for LEASE_MS), and watches until Xen revokes it
+//       (xen-patches/0003: the lender's next wake) or it expires. Prints the lease's fate,
+//       the revocation's timing against the lender's WAKE telemetry, and BORROWER's CPU
+//       rate before and during the lease. Frees the slot at the end.
 //   lull-xen-probe tel SECONDS DOMID...
 //       sets the region up, maps it from DOMID_XEN (as xentrace maps trace buffers),
 //       drains the telemetry rings every 100 ms for SECONDS and prints totals; per
@@ -236,15 +242,141 @@ int CmdTel(int argc, char** argv) {
   return 0;
 }
 
+int CmdLease(int argc, char** argv) {
+  long lender, borrower, credit, lease_ms;
+  if (argc != 6 || !ParseLong(argv[2], 0, LULL_DOMID_LIMIT - 1, &lender) ||
+      !ParseLong(argv[3], 0, LULL_DOMID_LIMIT - 1, &borrower) || lender == borrower ||
+      !ParseLong(argv[4], 1, LULL_LEASE_MAX_CREDIT, &credit) ||
+      !ParseLong(argv[5], 100, 600000, &lease_ms)) {
+    std::fprintf(stderr, "usage: lull-xen-probe lease LENDER BORROWER(!=LENDER) CREDIT(1-%u) "
+                 "LEASE_MS(100-600000)\n", LULL_LEASE_MAX_CREDIT);
+    return 2;
+  }
+  lull_xen* x = Open();
+  if (!x) return 1;
+  Region region;
+  if (!SetUpAndMap(x, &region)) return 1;
+  lull::xentest::TelReader reader;
+  if (reader.Attach(region.mem, region.op.size)) {
+    std::fprintf(stderr, "lull-xen-probe: %s\n", reader.error().c_str());
+    return 1;
+  }
+  reader.Keep(static_cast<uint16_t>(lender), 4096);
+  lull_shm_view view{};
+  lull_lease* slot = nullptr;
+  if (lull_shm_attach(region.mem, region.op.size, &view) || !(slot = lull_shm_lease(&view, 0))) {
+    std::fprintf(stderr, "lull-xen-probe: the region has no lease table\n");
+    return 1;
+  }
+  const std::vector<uint32_t> doms = {static_cast<uint32_t>(lender),
+                                      static_cast<uint32_t>(borrower)};
+
+  // The borrower's rate with no lease, over 3 s.
+  std::vector<int64_t> b0 = CpuTimes(x, doms);
+  double tb0 = Now();
+  SleepMs(3000);
+  std::vector<int64_t> b1 = CpuTimes(x, doms);
+  double tb1 = Now();
+  if (b0[0] < 0 || b0[1] < 0 || b1[1] < 0) {
+    std::fprintf(stderr, "lull-xen-probe: domain %ld or %ld does not exist\n", lender, borrower);
+    return 1;
+  }
+  double rate_before = static_cast<double>(b1[1] - b0[1]) * 1e-9 / (tb1 - tb0);
+
+  // Wait for the start of an idle phase of the lender: busy (over half a CPU for
+  // 200 ms), then idle (under 5 %), so the lease gets a whole idle phase.
+  double give_up = Now() + 40;
+  std::vector<int64_t> prev = CpuTimes(x, doms), cur;
+  bool seen_busy = false;
+  for (;;) {
+    SleepMs(200);
+    cur = CpuTimes(x, doms);
+    int64_t used = cur[0] - prev[0];
+    prev = cur;
+    if (used > 100000000) seen_busy = true;
+    if (seen_busy && used < 10000000) break;
+    if (Now() > give_up) {
+      std::fprintf(stderr, "lull-xen-probe: domain %ld did not go from busy to idle in 40 s\n",
+                   lender);
+      return 1;
+    }
+  }
+  // Xen's NOW() is the newest telemetry timestamp, at most one poll old.
+  reader.Poll();
+  const uint64_t xen_now = reader.totals().latest_ns;
+  if (xen_now == 0) {
+    std::fprintf(stderr, "lull-xen-probe: no telemetry yet, so no idea of Xen's time\n");
+    return 1;
+  }
+  lull_lease_val v{};
+  v.id = xen_now;  // unique enough: a new lease never reuses an older timestamp
+  v.state = LULL_LEASE_ACTIVE;
+  v.lender = static_cast<uint16_t>(lender);
+  v.borrower = static_cast<uint16_t>(borrower);
+  v.credit = static_cast<uint32_t>(credit);
+  v.granted_ns = xen_now;
+  v.expires_ns = xen_now + static_cast<uint64_t>(lease_ms) * 1000000ull;
+  lull_lease_write(slot, &v);
+  std::vector<int64_t> g0 = CpuTimes(x, doms);
+  double tg0 = Now();
+
+  // Watch: revoked (by Xen) or expired (by time). Poll telemetry meanwhile, so the
+  // lender's wake is seen and Xen's time keeps moving.
+  const char* fate = "expired";
+  uint64_t revoked_ns = 0;
+  double deadline = tg0 + static_cast<double>(lease_ms) / 1000.0 + 1.0;
+  while (Now() < deadline) {
+    SleepMs(20);
+    reader.Poll();
+    if (LULL_LOAD_ACQ(&slot->revoked_id) == v.id) {
+      revoked_ns = LULL_LOAD_RLX(&slot->revoked_ns);
+      fate = "revoked";
+      break;
+    }
+  }
+  double tg1 = Now();
+  std::vector<int64_t> g1 = CpuTimes(x, doms);
+  SleepMs(200);
+  reader.Poll();
+  double rate_lease = static_cast<double>(g1[1] - g0[1]) * 1e-9 / (tg1 - tg0);
+
+  // The lender's first wake after the grant, and Xen's LEASE_REVOKED record.
+  uint64_t wake_ns = 0, event_ns = 0;
+  for (const lull_tel_rec& r : reader.kept()) {
+    if (r.type == LULL_TEL_WAKE && r.time_ns >= v.granted_ns && (!wake_ns || r.time_ns < wake_ns))
+      wake_ns = r.time_ns;
+    if (r.type == LULL_TEL_LEASE_REVOKED && r.arg == v.id) event_ns = r.time_ns;
+  }
+  std::printf("LEASE fate=%s lender=%ld borrower=%ld credit=%ld lease_ms=%ld held_s=%.3f "
+              "granted_ns=%llu revoked_ns=%llu lender_wake_ns=%llu revoked_event_ns=%llu "
+              "wake_minus_revoke_us=%.1f borrower_rate_before=%.3f borrower_rate_lease=%.3f "
+              "dropped=%llu\n",
+              fate, lender, borrower, credit, lease_ms, tg1 - tg0,
+              static_cast<unsigned long long>(v.granted_ns),
+              static_cast<unsigned long long>(revoked_ns),
+              static_cast<unsigned long long>(wake_ns),
+              static_cast<unsigned long long>(event_ns),
+              revoked_ns && wake_ns ? (static_cast<double>(wake_ns) - static_cast<double>(revoked_ns)) / 1e3 : -1.0,
+              rate_before, rate_lease, static_cast<unsigned long long>(reader.totals().dropped));
+
+  lull_lease_val freed{};
+  lull_lease_write(slot, &freed);
+  lull_xen_unmap(x, region.mem, region.pages);
+  lull_xen_close(x);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "cpu") == 0) return CmdCpu(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "lull") == 0) return CmdLull(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "tel") == 0) return CmdTel(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "lease") == 0) return CmdLease(argc, argv);
   std::fprintf(stderr,
                "usage: lull-xen-probe cpu SECONDS INTERVAL_MS DOMID...\n"
                "       lull-xen-probe lull setup|query|teardown\n"
-               "       lull-xen-probe tel SECONDS DOMID...\n");
+               "       lull-xen-probe tel SECONDS DOMID...\n"
+               "       lull-xen-probe lease LENDER BORROWER CREDIT LEASE_MS\n");
   return 2;
 }

@@ -50,7 +50,12 @@ int64_t TelReader::Poll() {
         }
         if (r.time_ns < last_time_[i]) totals_.out_of_order++;
         last_time_[i] = r.time_ns;
+        if (r.time_ns > totals_.latest_ns) totals_.latest_ns = r.time_ns;
         totals_.records++;
+        if (r.domid == keep_dom_) {
+          if (kept_.size() >= keep_max_ && !kept_.empty()) kept_.erase(kept_.begin());
+          if (keep_max_) kept_.push_back(r);
+        }
         DomTel& d = totals_.dom[r.domid];
         switch (r.type) {
           case LULL_TEL_WAKE: d.wake++; d.blocked_ns += r.arg; break;

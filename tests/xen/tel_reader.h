@@ -35,6 +35,7 @@ struct TelTotals {
   uint64_t skipped = 0;   // records the consumer had to skip
   uint64_t dropped = 0;   // producer-reported drops (ring full), all rings
   uint64_t out_of_order = 0;  // a ring's timestamps went backwards
+  uint64_t latest_ns = 0;     // the newest timestamp seen: Xen's NOW(), one poll ago
   std::map<uint16_t, DomTel> dom;
 };
 
@@ -47,6 +48,9 @@ class TelReader {
   // to the totals, release the slots. Returns records popped or a negative errno.
   int64_t Poll();
   const TelTotals& totals() const { return totals_; }
+  // Keep the valid records of domain `domid` (the newest `max` of them) for kept().
+  void Keep(uint16_t domid, size_t max) { keep_dom_ = domid; keep_max_ = max; }
+  const std::vector<lull_tel_rec>& kept() const { return kept_; }
   uint32_t rings() const { return static_cast<uint32_t>(cons_.size()); }
   const std::string& error() const { return error_; }
 
@@ -56,6 +60,9 @@ class TelReader {
   std::vector<uint64_t> last_time_;
   TelTotals totals_;
   std::string error_;
+  int keep_dom_ = -1;
+  size_t keep_max_ = 0;
+  std::vector<lull_tel_rec> kept_;
 };
 
 }  // namespace lull::xentest

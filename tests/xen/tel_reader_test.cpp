@@ -123,6 +123,23 @@ TEST(TelReader, CountsTimestampsGoingBackwards) {
   EXPECT_EQ(reader.totals().out_of_order, 1u);
 }
 
+TEST(TelReader, KeepsTheNewestRecordsOfOneDomainAndTheLatestTime) {
+  Region r(2, 16);
+  TelReader reader;
+  ASSERT_EQ(reader.Attach(r.mem, r.size), 0);
+  reader.Keep(5, 2);
+  r.Emit(0, LULL_TEL_WAKE, 5, 1, 100);
+  r.Emit(1, LULL_TEL_RUN, 6, 1, 900);
+  r.Emit(0, LULL_TEL_BLOCK, 5, 2, 200);
+  r.Emit(0, LULL_TEL_LEASE_REVOKED, 5, 42, 300);
+  EXPECT_EQ(reader.Poll(), 4);
+  ASSERT_EQ(reader.kept().size(), 2u);
+  EXPECT_EQ(reader.kept()[0].type, LULL_TEL_BLOCK);
+  EXPECT_EQ(reader.kept()[1].type, LULL_TEL_LEASE_REVOKED);
+  EXPECT_EQ(reader.kept()[1].arg, 42u);
+  EXPECT_EQ(reader.totals().latest_ns, 900u);
+}
+
 TEST(TelReader, RejectsARegionThatIsNotOne) {
   alignas(64) static uint8_t junk[4096];  // zeroes: no magic
   TelReader reader;

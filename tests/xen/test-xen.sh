@@ -23,7 +23,8 @@ done
 args=()
 [ -z "$payload" ] || args+=(--payload "$payload")
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+pl=""
+trap 'rm -rf "$out" $pl' EXIT
 failed=0
 start=$(date +%s)
 
@@ -38,8 +39,17 @@ if [ $stock_only = 0 ]; then
   built=$(tail -1 "$blog")
   rm -f "$blog"
   if [ "$rc" = 0 ] && [ -f "$built" ]; then
+    pargs=("${args[@]}")
+    if [ -f "$(dirname "$built")/xl" ]; then
+      # The patched xl (lull-status, lull-leases) goes in as /payload/lull/xl; dom0
+      # keeps Debian's xl for everything else.
+      pl=$(mktemp -d)
+      [ -z "$payload" ] || cp -a "$payload/." "$pl/"
+      mkdir -p "$pl/lull" && cp "$(dirname "$built")/xl" "$pl/lull/xl"
+      pargs=(--payload "$pl")
+    fi
     bash "$here/xen-harness.sh" --label patched --xen "$built" --dom0-script "$here/dom0-patched.sh" \
-      "${args[@]}" | tee -a "$out"
+      "${pargs[@]}" | tee -a "$out"
     [ "${PIPESTATUS[0]}" = 0 ] || failed=1
   elif [ "$rc" = 3 ]; then
     echo "[patched] SKIP boot: the patched hypervisor cannot be built here ($built)" | tee -a "$out"
