@@ -37,8 +37,12 @@ def main():
         plt.close(fig)
     m = pd.read_csv(os.path.join(a.results, "metrics.csv"))
     dss = list(dict.fromkeys(m.dataset))
-    fig, axes = plt.subplots(1, len(dss), figsize=(3.2 * len(dss), 3.6), squeeze=False)
-    for ax, ds in zip(axes[0], dss):
+    cols = 3
+    rows = (len(dss) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[len(dss):]:
+        ax.axis("off")
+    for ax, ds in zip(axes.flat, dss):
         p = m[m.dataset == ds].pivot(index="model", columns="horizon", values="mae")
         p.plot.bar(ax=ax, legend=ds == dss[0], fontsize=7)
         ax.set_title(ds, fontsize=9)

@@ -2,7 +2,7 @@
 //
 // Usage: lull-forecast-eval [--traces DIR] [--out DIR] [--series N] [--max-steps N]
 //                           [--python PATH] [--no-statsmodels] [--no-lstm] [--no-plots]
-//                           [--weighting auto|eg|inverse] [--eta X]
+//                           [--weighting auto|eg|inverse] [--eta X] [--only DATASET]
 // The protocol (series selection, warm-up, refit schedule, quantization, inactivity
 // question) is stated in docs/forecast.md; the numbers below are its single source.
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -37,6 +38,7 @@ constexpr int kNM = 8;
 struct Options {
   std::string traces = "../shared/traces", out = "results/forecast", python = "/usr/bin/python3";
   size_t series = 6, max_steps = 2304;
+  std::string only;  // evaluate only this dataset (empty: all)
   bool statsmodels = true, lstm = true, plots = true;
   EnsembleConfig::Weighting weighting = EnsembleConfig::Weighting::kAuto;
   double eta = EnsembleConfig{}.eta;
@@ -129,8 +131,18 @@ std::vector<double> FillForClassifier(const std::vector<double>& y) {
   return out;
 }
 
+// The series' name as the manifest (and so statsmodels_ref.py) spells it.
+std::string SeriesKey(const Series& s) {
+  std::string name = s.name;
+  std::replace(name.begin(), name.end(), ',', '_');
+  return name;
+}
+
 struct DatasetResult {
   std::map<std::pair<std::string, int>, ForecastMetrics> m;  // (model, h)
+  // 1-step |error| per series, model and origin (NaN where not scored), so that the
+  // comparison with statsmodels uses exactly the origins both scored.
+  std::map<std::string, std::map<std::string, std::vector<double>>> err1;
   BrierScore markov, lstm, ensemble;
   double ens_seconds = 0, arima_seconds = 0, sm_seconds = 0;
   size_t steps = 0, series = 0, lstm_chosen = 0;
@@ -155,13 +167,27 @@ EnsembleConfig MakeConfig(int warmup, const InactivityLstm* lstm) {
   return cfg;
 }
 
+// CPU seconds of this thread: the machine is shared, so wall time would also measure the
+// neighbours. statsmodels_ref.py reports process CPU time for the same reason.
+double CpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
 // Our ARIMA alone, timed on the same protocol as statsmodels.
 double TimeArima(const std::vector<double>& y, int warmup) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const double t0 = CpuSeconds();
   const double sink = RunArima(y, warmup);
-  const double s = Seconds(t0);
+  const double s = CpuSeconds() - t0;
   if (sink == 12345.678) std::puts("");  // keep the work observable
   return s;
+}
+
+void Err1(DatasetResult* r, const Series& s, const char* model, size_t t, double e) {
+  std::vector<double>& v = r->err1[SeriesKey(s)][model];
+  if (v.size() < s.values.size()) v.resize(s.values.size(), NAN);
+  v[t] = e;
 }
 
 void EvalSeries(const Series& s, int warmup, const InactivityLstm* lstm, DatasetResult* r,
@@ -171,14 +197,14 @@ void EvalSeries(const Series& s, int warmup, const InactivityLstm* lstm, Dataset
   SeriesForecaster f(MakeConfig(warmup, lstm));
   double ens_s = 0;
   for (size_t t = 0; t < y.size(); ++t) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = CpuSeconds();
     Status st = f.observe(y[t]);
     if (!st.ok()) {
       std::fprintf(stderr, "eval: %s/%s step %zu: %s\n", s.dataset.c_str(), s.name.c_str(), t, st.ToString().c_str());
       continue;
     }
     const Distribution d1 = f.forecast(1);
-    ens_s += Seconds(t0);
+    ens_s += CpuSeconds() - t0;
     if (static_cast<int>(t) < warmup - 1) continue;
     for (int h : kHorizons) {
       if (t + h >= y.size() || std::isnan(y[t + h])) continue;
@@ -186,9 +212,11 @@ void EvalSeries(const Series& s, int warmup, const InactivityLstm* lstm, Dataset
       for (int i = 0; i < SeriesForecaster::kModels; ++i) {
         const PointForecast p = f.model(i).Forecast(h, f.history());
         r->m[{kModelNames[i], h}].Add(actual, Normal(p.mean, p.sigma), nm);
+        if (h == 1) Err1(r, s, kModelNames[i], t, std::abs(actual - std::clamp(p.mean, 0.0, 1.0)));
       }
       const Distribution d = h == 1 ? d1 : f.forecast(h);
       r->m[{"ensemble", h}].Add(actual, d, nm);
+      if (h == 1) Err1(r, s, "ensemble", t, std::abs(actual - d.mean));
       if (write_bands)
         *bands << s.dataset << ',' << s.name << ',' << h << ',' << t + h << ',' << actual << ','
                << d.mean << ',' << d.p50 << ',' << d.p90 << ',' << d.p95 << ',' << d.p99 << '\n';
@@ -243,6 +271,7 @@ bool ParseArgs(int argc, char** argv, Options* o) {
       if (!next(&v)) return false;
       o->eta = std::atof(v.c_str());
     }
+    else if (a == "--only") { if (!next(&o->only)) return false; }
     else if (a == "--no-statsmodels") o->statsmodels = false;
     else if (a == "--no-lstm") o->lstm = false;
     else if (a == "--no-plots") o->plots = false;
@@ -276,6 +305,24 @@ Status ReadStatsmodels(const std::string& path, std::map<std::string, DatasetRes
     secs[{c[0], c[1]}] = std::stod(c[10]);
   }
   for (auto& [k, s] : secs) (*res)[k.first].sm_seconds += s;
+  // Per-origin 1-step errors, for the matched comparison.
+  const std::string epath = path.substr(0, path.size() - 4) + "_errors1.csv";
+  std::ifstream ef(epath);
+  if (!ef) return Status::NotFound("statsmodels per-origin errors " + epath + " missing");
+  std::getline(ef, line);
+  ln = 1;
+  while (std::getline(ef, line)) {
+    ++ln;
+    std::vector<std::string> c;
+    std::stringstream ss(line);
+    std::string x;
+    while (std::getline(ss, x, ',')) c.push_back(x);
+    if (c.size() < 4) return Status::Corruption(epath + " line " + std::to_string(ln) + ": expected 4 fields");
+    std::vector<double>& v = (*res)[c[0]].err1[c[1]]["statsmodels"];
+    const size_t t = std::stoul(c[2]);
+    if (v.size() <= t) v.resize(t + 1, NAN);
+    v[t] = std::stod(c[3]);
+  }
   return Status::Ok();
 }
 
@@ -303,8 +350,8 @@ int main(int argc, char** argv) {
     for (const auto& d : datasets)
       for (const auto& s : d.train) train.push_back(FillForClassifier(s.values));
     LstmTrainConfig tc;
-    tc.epochs = 2;
-    tc.max_steps = 600'000;
+    tc.epochs = 12;
+    tc.max_steps = 4'000'000;
     LstmTrainReport rep;
     const auto t0 = std::chrono::steady_clock::now();
     Status st = lstm.Train(train, tc, &rep);
@@ -314,6 +361,17 @@ int main(int argc, char** argv) {
     std::printf("\n");
     st = lstm.Save(o.out + "/lstm_weights.txt");
     if (!st.ok()) std::fprintf(stderr, "eval: %s\n", st.ToString().c_str());
+  }
+
+  if (!o.only.empty()) {  // the LSTM above still trained on every dataset's training split
+    std::vector<Dataset> keep;
+    for (auto& d : datasets)
+      if (d.name == o.only) keep.push_back(std::move(d));
+    if (keep.empty()) {
+      std::fprintf(stderr, "eval: --only '%s' matches no loaded dataset\n", o.only.c_str());
+      return 2;
+    }
+    datasets = std::move(keep);
   }
 
   // 2. Our models and the ensemble on every evaluation series.
@@ -329,9 +387,7 @@ int main(int argc, char** argv) {
       const std::string file = fs::absolute(o.out + "/series/" + std::to_string(k++) + ".txt").string();
       std::ofstream sf(file);
       for (double v : s.values) sf << (std::isnan(v) ? std::string("nan") : std::to_string(v)) << '\n';
-      std::string name = s.name;
-      std::replace(name.begin(), name.end(), ',', '_');
-      manifest << d.name << ',' << name << ',' << file << ',' << d.warmup << '\n';
+      manifest << d.name << ',' << SeriesKey(s) << ',' << file << ',' << d.warmup << '\n';
       EvalSeries(s, d.warmup, o.lstm ? &lstm : nullptr, &res[d.name], &bands, i == 0);
     }
     std::fprintf(stderr, "eval: %s done (%zu series)\n", d.name.c_str(), d.eval.size());
@@ -343,7 +399,8 @@ int main(int argc, char** argv) {
   bool have_sm = false;
   if (o.statsmodels) {
     const std::string cmd = o.python + " " LULL_SOURCE_DIR "/forecast/statsmodels_ref.py --manifest " + o.out +
-                            "/series/manifest.csv --out " + o.out + "/statsmodels.csv --order " +
+                            "/series/manifest.csv --out " + o.out + "/statsmodels.csv --errors " + o.out +
+                            "/statsmodels_errors1.csv --order " +
                             std::to_string(kArimaP) + "," + std::to_string(kArimaD) + "," +
                             std::to_string(kArimaQ) + " --refit " +
                             std::to_string(kRefit) + " --window " + std::to_string(kWindow);
@@ -363,7 +420,7 @@ int main(int argc, char** argv) {
   std::ofstream bc(o.out + "/brier.csv");
   bc << "dataset,predictor,n,brier,base_rate\n";
   std::ofstream rc(o.out + "/ratios.csv");
-  rc << "dataset,ens_mae1,statsmodels_mae1,best_baseline,best_baseline_mae1,ratio_vs_statsmodels,ratio_vs_best_baseline,arima_s_per_series,statsmodels_s_per_series,speedup\n";
+  rc << "dataset,ens_mae1,statsmodels_mae1,best_baseline,best_baseline_mae1,ratio_vs_statsmodels,ratio_vs_best_baseline,arima_s_per_series,statsmodels_s_per_series,speedup,matched_origins,origins_without_statsmodels\n";
   std::printf("\n%-14s %3s %-12s %7s %8s %8s %7s %8s %6s %6s\n", "dataset", "h", "model", "n", "MAE", "RMSE", "MASE", "pinball", "cov95", "under");
   for (const auto& d : datasets) {
     DatasetResult& r = res[d.name];
@@ -383,22 +440,40 @@ int main(int argc, char** argv) {
     bc << d.name << ",ensemble," << r.ensemble.n() << ',' << r.ensemble.score() << ',' << r.ensemble.base_rate() << '\n';
   }
   std::printf("\n1-step MAE ratios (<= 1 means the ensemble is at least as good)\n");
-  std::printf("%-14s %9s %9s %9s %-6s %9s %8s | %10s %10s %8s\n", "dataset", "ensemble", "statsm.", "vs statsm", "best", "baseline", "vs best",
-              "arima s/ser", "statsm s/ser", "speedup");
+  std::printf("(over the 1-step origins both scored; last column: matched origins / ours)\n");
+  std::printf("%-14s %9s %9s %9s %-6s %9s %8s | %10s %10s %8s  %s\n", "dataset", "ensemble", "statsm.", "vs statsm", "best", "baseline", "vs best",
+              "arima cpu-s", "statsm cpu-s", "speedup", "origins");
   for (const auto& d : datasets) {
     DatasetResult& r = res[d.name];
-    const double ens = r.m[{"ensemble", 1}].mae();
+    // Matched comparison: the 1-step origins that statsmodels scored too (it cannot fit a
+    // window that is mostly missing, so a few origins have no statsmodels forecast).
+    std::map<std::string, double> sum;
+    size_t matched = 0, ours_only = 0;
+    for (auto& [series, by_model] : r.err1) {
+      const std::vector<double>& ens = by_model["ensemble"];
+      const std::vector<double>* smv = have_sm && by_model.count("statsmodels") ? &by_model["statsmodels"] : nullptr;
+      for (size_t t = 0; t < ens.size(); ++t) {
+        if (std::isnan(ens[t])) continue;
+        if (have_sm && (!smv || t >= smv->size() || std::isnan((*smv)[t]))) { ++ours_only; continue; }
+        ++matched;
+        for (auto& [model, v] : by_model)
+          if (t < v.size() && !std::isnan(v[t])) sum[model] += v[t];
+      }
+    }
+    std::map<std::string, ForecastMetrics> agg;  // only .mae() is used below
+    for (auto& [model, tot] : sum) agg[model].MergeSums(matched, tot, 0, 0, 0, 0, 0);
+    const double ens = agg["ensemble"].mae();
     std::string best = "last";
     for (const char* b : {"sma", "ewma"})
-      if (r.m[{b, 1}].mae() < r.m[{best, 1}].mae()) best = b;
-    const double bm = r.m[{best, 1}].mae();
-    const double sm = have_sm ? r.m[{"statsmodels", 1}].mae() : NAN;
+      if (agg[b].mae() < agg[best].mae()) best = b;
+    const double bm = agg[best].mae();
+    const double sm = have_sm ? agg["statsmodels"].mae() : NAN;
     const double as = r.arima_seconds / std::max<size_t>(1, r.series);
     const double ss = have_sm ? r.sm_seconds / std::max<size_t>(1, r.series) : NAN;
-    std::printf("%-14s %9.5f %9.5f %9.3f %-6s %9.5f %8.3f | %10.5f %10.3f %8.0fx\n", d.name.c_str(), ens, sm, ens / sm,
-                best.c_str(), bm, ens / bm, as, ss, ss / as);
+    std::printf("%-14s %9.5f %9.5f %9.3f %-6s %9.5f %8.3f | %10.5f %10.3f %8.0fx  %zu/%zu\n", d.name.c_str(), ens, sm,
+                ens / sm, best.c_str(), bm, ens / bm, as, ss, ss / as, matched, matched + ours_only);
     rc << d.name << ',' << ens << ',' << sm << ',' << best << ',' << bm << ',' << ens / sm << ',' << ens / bm << ','
-       << as << ',' << ss << ',' << ss / as << '\n';
+       << as << ',' << ss << ',' << ss / as << ',' << matched << ',' << ours_only << '\n';
   }
   std::printf("\nInactivity: P(stay below %.0f %% for the next %d steps), Brier score (lower is better)\n",
               kLullLevel * 100, kLullWindow);
@@ -408,7 +483,7 @@ int main(int argc, char** argv) {
     std::printf("%-14s %7zu %9.4f %9.4f %9.4f %9.4f %zu/%zu\n", d.name.c_str(), r.markov.n(), r.markov.base_rate(),
                 r.markov.score(), o.lstm ? r.lstm.score() : NAN, r.ensemble.score(), r.lstm_chosen, r.series);
   }
-  std::printf("\nEnsemble cost in this run: ");
+  std::printf("\nEnsemble cost in this run (CPU time, includes the LSTM): ");
   double es = 0;
   size_t st = 0;
   for (auto& [n, r] : res) es += r.ens_seconds, st += r.steps;
