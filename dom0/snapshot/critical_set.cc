@@ -1,0 +1,161 @@
+#include "dom0/snapshot/critical_set.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace lull::snapshot {
+
+Status PredictCriticalSet(const std::vector<TouchTrace>& history,
+                          const forecast::Distribution* activity_after_resume,
+                          uint64_t guest_pages, const CriticalSetOptions& opt, CriticalSet* out) {
+  if (history.empty()) {
+    return Status::InvalidArgument("critical set: no first-touch traces to learn from");
+  }
+  if (!(opt.decay > 0 && opt.decay <= 1) || !(opt.min_scale > 0) ||
+      !(opt.max_scale >= opt.min_scale)) {
+    return Status::InvalidArgument("critical set: decay must be in (0, 1] and "
+                                   "0 < min_scale <= max_scale");
+  }
+  struct Acc { double w = 0, pos = 0; };
+  std::unordered_map<uint64_t, Acc> acc;
+  const size_t n = history.size();
+  std::vector<double> weight(n);
+  double wsum = 0, len = 0, act = 0, act_w = 0;
+  for (size_t t = 0; t < n; ++t) {
+    const TouchTrace& tr = history[t];
+    if (std::isnan(tr.activity) || (tr.activity >= 0 && tr.activity > 1.5)) {
+      return Status::InvalidArgument("critical set: trace " + std::to_string(t) +
+                                     " has activity " + std::to_string(tr.activity) +
+                                     ", not a utilization in [0, 1.5]");
+    }
+    weight[t] = std::pow(opt.decay, static_cast<double>(n - 1 - t));
+    wsum += weight[t];
+    len += weight[t] * static_cast<double>(tr.pages.size());
+    if (tr.activity >= 0) {
+      act += weight[t] * tr.activity;
+      act_w += weight[t];
+    }
+    std::unordered_set<uint64_t> seen;
+    for (size_t i = 0; i < tr.pages.size(); ++i) {
+      const uint64_t p = tr.pages[i];
+      if (p >= guest_pages) {
+        return Status::InvalidArgument("critical set: trace " + std::to_string(t) + " position " +
+                                       std::to_string(i) + ": page " + std::to_string(p) +
+                                       " beyond the guest's " + std::to_string(guest_pages));
+      }
+      if (!seen.insert(p).second) {
+        return Status::InvalidArgument("critical set: trace " + std::to_string(t) + " position " +
+                                       std::to_string(i) + ": page " + std::to_string(p) +
+                                       " touched first twice");
+      }
+      Acc& a = acc[p];
+      a.w += weight[t];
+      a.pos += weight[t] * static_cast<double>(i) / static_cast<double>(tr.pages.size());
+    }
+  }
+  struct Scored { uint64_t page; double freq, pos; };
+  std::vector<Scored> s;
+  s.reserve(acc.size());
+  for (const auto& [p, a] : acc) s.push_back({p, a.w / wsum, a.pos / a.w});
+  std::sort(s.begin(), s.end(), [](const Scored& a, const Scored& b) {
+    if (a.freq != b.freq) return a.freq > b.freq;
+    if (a.pos != b.pos) return a.pos < b.pos;
+    return a.page < b.page;
+  });
+  CriticalSet cs;
+  cs.ranked.reserve(s.size());
+  for (const auto& x : s) cs.ranked.push_back(x.page);
+
+  double scale = 1;
+  if (activity_after_resume && act_w > 0 && act / act_w > 0) {
+    scale = std::clamp(activity_after_resume->p90 / (act / act_w), opt.min_scale, opt.max_scale);
+  }
+  cs.expected_pages = len / wsum * scale;
+  const uint64_t base = static_cast<uint64_t>(std::ceil(cs.expected_pages));
+  // Recall of the top `base` pages over each past trace.
+  auto recall_of = [&](uint64_t k) {
+    std::unordered_set<uint64_t> top(cs.ranked.begin(),
+                                     cs.ranked.begin() + static_cast<ptrdiff_t>(
+                                                             std::min<uint64_t>(k, cs.ranked.size())));
+    double r = 0;
+    for (size_t t = 0; t < n; ++t) {
+      const auto& pg = history[t].pages;
+      if (pg.empty()) {
+        r += weight[t];
+        continue;
+      }
+      size_t hit = 0;
+      for (uint64_t p : pg) hit += top.count(p);
+      r += weight[t] * static_cast<double>(hit) / static_cast<double>(pg.size());
+    }
+    return r / wsum;
+  };
+  const double stability = recall_of(base);
+  // Disagreement between traces widens the set (bounded by every page ever seen).
+  cs.cut = std::min<uint64_t>(cs.ranked.size(),
+                              static_cast<uint64_t>(std::ceil(static_cast<double>(base) *
+                                                              (2.0 - stability))));
+  const double fc = activity_after_resume ? 0.5 + 0.5 * activity_after_resume->confidence : 0.75;
+  cs.confidence = std::clamp(recall_of(cs.cut) * static_cast<double>(n) /
+                             static_cast<double>(n + 1) * fc, 0.0, 1.0);
+  *out = std::move(cs);
+  return Status::Ok();
+}
+
+Status SaveTraces(const std::string& path, const std::vector<TouchTrace>& traces) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    if (!f) return Status::IoError("cannot write " + tmp);
+    for (const auto& t : traces) {
+      f << t.activity;
+      for (uint64_t p : t.pages) f << ' ' << p;
+      f << '\n';
+    }
+    if (!f.flush()) return Status::IoError("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IoError("rename " + tmp);
+  return Status::Ok();
+}
+
+Status LoadTraces(const std::string& path, uint64_t guest_pages, std::vector<TouchTrace>* out) {
+  std::ifstream f(path);
+  if (!f) return Status::NotFound("cannot open first-touch traces " + path);
+  std::vector<TouchTrace> v;
+  std::string line;
+  for (int ln = 1; std::getline(f, line); ++ln) {
+    if (line.empty()) continue;
+    std::istringstream in(line);
+    TouchTrace t;
+    std::string tok;
+    int col = 0;
+    while (in >> tok) {
+      ++col;
+      char* end = nullptr;
+      bool ok;
+      if (col == 1) {
+        t.activity = std::strtod(tok.c_str(), &end);
+        ok = *end == '\0';
+      } else {
+        const unsigned long long p = std::strtoull(tok.c_str(), &end, 10);
+        ok = *end == '\0' && tok[0] >= '0' && tok[0] <= '9' && p < guest_pages;
+        t.pages.push_back(p);
+      }
+      if (!ok) {
+        return Status::InvalidArgument(path + " line " + std::to_string(ln) + " token " +
+                                       std::to_string(col) + ": '" + tok + "' is not " +
+                                       (col == 1 ? "an activity level" : "a page of this guest"));
+      }
+    }
+    v.push_back(std::move(t));
+  }
+  *out = std::move(v);
+  return Status::Ok();
+}
+
+}  // namespace lull::snapshot

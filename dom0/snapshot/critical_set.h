@@ -1,0 +1,60 @@
+// lull::snapshot::PredictCriticalSet - which pages a resumed guest will touch first.
+//
+// Input: the first-touch traces of earlier restores (pages in the order the guest first
+// touched them, as a lazy restore records them through userfaultfd - REAP's record
+// phase), newest last, each with the guest's activity level at that resume if known; and
+// the forecast of the guest's activity after this resume (forecast::Distribution of CPU
+// utilization from lull::forecast::GuestForecaster), if any.
+//
+// Ranking: a page's score is its recency-weighted frequency over the traces (weight
+// `decay`^age, newest = 1); ties go to the page touched earlier on average (mean of
+// position / trace length). The ranked list is what the snapshot lays out first.
+// Cut (how many to prefetch): the weighted mean trace length, scaled by the forecast's p90
+// activity over the mean recorded activity (clamped to [min_scale, max_scale]: a busier
+// resume touches more), plus a margin that grows when the traces disagree.
+// Confidence in [0, 1]: the weighted mean recall of the cut set over the past traces
+// (how much of each earlier first-touch set it would have covered), times n / (n + 1)
+// (few traces, less trust), times 0.5 + 0.5 * the forecast's confidence (0.75 when there
+// is no forecast).
+//
+// Bad input (no traces, a page beyond the guest, a page listed twice in one trace, NaN
+// or negative activity) is InvalidArgument naming the trace and position.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "forecast/distribution.h"
+#include "forecast/status.h"
+
+namespace lull::snapshot {
+
+struct TouchTrace {
+  std::vector<uint64_t> pages;  // first-touch order
+  double activity = -1;         // CPU utilization (0..1) at that resume; < 0: unknown
+};
+
+struct CriticalSetOptions {
+  double decay = 0.8;      // weight of a trace one restore older
+  double min_scale = 0.5;  // bounds of the forecast's scaling of the set size
+  double max_scale = 2.0;
+};
+
+struct CriticalSet {
+  std::vector<uint64_t> ranked;  // every page seen, best first
+  uint64_t cut = 0;              // prefetch ranked[0, cut)
+  double expected_pages = 0;     // the size estimate before the margin
+  double confidence = 0;
+};
+
+Status PredictCriticalSet(const std::vector<TouchTrace>& history,
+                          const forecast::Distribution* activity_after_resume,
+                          uint64_t guest_pages, const CriticalSetOptions& opt, CriticalSet* out);
+
+// Traces persist beside the snapshots as text: one line per trace,
+// "activity page page ...". Load names the file, line and token it rejects.
+Status SaveTraces(const std::string& path, const std::vector<TouchTrace>& traces);
+Status LoadTraces(const std::string& path, uint64_t guest_pages, std::vector<TouchTrace>* out);
+
+}  // namespace lull::snapshot

@@ -1,0 +1,209 @@
+// lull-snapshot - the snapshot module's CLI; lullctl's `snapshot` and `restore` verbs.
+//
+//   lull-snapshot guest DOMAIN --mib N        make a process-backed demo guest: its memory
+//                                             is /dev/shm/lull-guest-DOMAIN (a kv store)
+//   lull-snapshot snapshot DOMAIN [--dir D]   next generation of DOMAIN's memory in D
+//                                             (default /var/lib/lull/snapshot/DOMAIN); lays
+//                                             out the critical set predicted from D/touch.txt
+//   lull-snapshot restore FILE [--mode M] [--queries N] [--to DOMAIN]
+//                                             restore FILE (a .lsnap) with progress and ETA,
+//                                             run N kv queries as the guest's first work,
+//                                             record its first touches in touch.txt, and
+//                                             write the memory to DOMAIN if given
+// Exit status 0 on success, 1 on an error (printed with what was wrong), 2 on bad usage.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "dom0/snapshot/critical_set.h"
+#include "dom0/snapshot/restore.h"
+#include "dom0/snapshot/store.h"
+#include "dom0/snapshot/workload.h"
+
+namespace snap = lull::snapshot;
+using lull::Status;
+
+namespace {
+
+std::string GuestPath(const std::string& domain) { return "/dev/shm/lull-guest-" + domain; }
+
+// Maps a domain's memory file; *pages gets its size.
+Status MapDomain(const std::string& domain, bool create, uint64_t create_pages, uint8_t** mem,
+                 uint64_t* pages) {
+  if (domain.empty() || domain.find('/') != std::string::npos) {
+    return Status::InvalidArgument("domain name '" + domain + "' must be non-empty, without '/'");
+  }
+  const std::string path = GuestPath(domain);
+  int fd = ::open(path.c_str(), create ? O_RDWR | O_CREAT | O_TRUNC : O_RDONLY, 0600);
+  if (fd < 0) {
+    return Status::NotFound("domain " + domain + ": " + path + ": " + std::strerror(errno));
+  }
+  if (create && ::ftruncate(fd, static_cast<off_t>(create_pages * snap::kPageBytes)) != 0) {
+    ::close(fd);
+    return Status::IoError("resize " + path + ": " + std::strerror(errno));
+  }
+  struct stat st;
+  ::fstat(fd, &st);
+  if (st.st_size == 0 || st.st_size % snap::kPageBytes != 0) {
+    ::close(fd);
+    return Status::InvalidArgument("domain " + domain + ": memory file " + path + " is " +
+                                   std::to_string(st.st_size) + " bytes, not whole pages");
+  }
+  *pages = static_cast<uint64_t>(st.st_size) / snap::kPageBytes;
+  void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size),
+                   create ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED) return Status::IoError("mmap " + path + ": " + std::strerror(errno));
+  *mem = static_cast<uint8_t*>(p);
+  return Status::Ok();
+}
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "lull-snapshot: %s\n", s.ToString().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"lull snapshot prefetch: snapshot and restore guests"};
+  app.require_subcommand(1);
+  std::string domain, dir, file, mode = "prefetch", to;
+  uint64_t mib = 64, queries = 20000, seed = 1;
+  bool base = false;
+  auto* g = app.add_subcommand("guest", "create a process-backed demo guest (kv store)");
+  g->add_option("DOMAIN", domain)->required();
+  g->add_option("--mib", mib, "memory size in MiB");
+  g->add_option("--seed", seed);
+  auto* s = app.add_subcommand("snapshot", "write the next snapshot generation of DOMAIN");
+  s->add_option("DOMAIN", domain)->required();
+  s->add_option("--dir", dir, "snapshot directory (default /var/lib/lull/snapshot/DOMAIN)");
+  s->add_flag("--base", base, "write a base even if an increment would do");
+  auto* r = app.add_subcommand("restore", "restore a snapshot file");
+  r->add_option("FILE", file)->required();
+  r->add_option("--mode", mode, "prefetch | lazy | eager")
+      ->check(CLI::IsMember({"prefetch", "lazy", "eager"}));
+  r->add_option("--queries", queries, "kv queries the guest runs after resume (0: none)");
+  r->add_option("--seed", seed);
+  r->add_option("--to", to, "write the restored memory to this domain");
+  CLI11_PARSE(app, argc, argv);
+
+  if (*g) {
+    uint8_t* mem = nullptr;
+    uint64_t pages = 0;
+    if (mib == 0 || mib > (1u << 20)) return Fail(Status::InvalidArgument("--mib out of range"));
+    if (Status st = MapDomain(domain, true, mib << 8, &mem, &pages); !st.ok()) return Fail(st);
+    uint64_t recs = 0;
+    snap::KvConfig kc;
+    kc.seed = seed;
+    Status st = snap::KvBuild(mem, pages * snap::kPageBytes, kc, &recs);
+    ::munmap(mem, pages * snap::kPageBytes);
+    if (!st.ok()) return Fail(st);
+    std::printf("guest %s: %llu MiB at %s, %llu records\n", domain.c_str(),
+                static_cast<unsigned long long>(mib), GuestPath(domain).c_str(),
+                static_cast<unsigned long long>(recs));
+    return 0;
+  }
+  if (*s) {
+    if (dir.empty()) dir = "/var/lib/lull/snapshot/" + domain;
+    ::mkdir("/var/lib/lull", 0755);
+    ::mkdir("/var/lib/lull/snapshot", 0755);
+    uint8_t* mem = nullptr;
+    uint64_t pages = 0;
+    if (Status st = MapDomain(domain, false, 0, &mem, &pages); !st.ok()) return Fail(st);
+    snap::WriteOptions wo;
+    wo.force_base = base;
+    std::vector<snap::TouchTrace> traces;
+    if (snap::LoadTraces(dir + "/touch.txt", pages, &traces).ok() && !traces.empty()) {
+      snap::CriticalSet cs;
+      if (Status st = snap::PredictCriticalSet(traces, nullptr, pages, {}, &cs); !st.ok()) {
+        return Fail(st);
+      }
+      wo.critical = cs.ranked;
+      std::printf("critical set: %zu pages ranked from %zu restores, cut %llu, confidence %.2f\n",
+                  cs.ranked.size(), traces.size(), static_cast<unsigned long long>(cs.cut),
+                  cs.confidence);
+    }
+    snap::WriteReport rep;
+    Status st = snap::WriteSnapshot(dir, mem, pages, wo, &rep);
+    ::munmap(mem, pages * snap::kPageBytes);
+    if (!st.ok()) return Fail(st);
+    std::printf("%s: generation %llu (%s), %llu pages listed, %llu chunks written, %llu deduped, "
+                "%llu zero, %.1f MiB on disk\n", rep.path.c_str(),
+                static_cast<unsigned long long>(rep.generation), rep.base ? "base" : "increment",
+                static_cast<unsigned long long>(rep.pages_listed),
+                static_cast<unsigned long long>(rep.chunks_written),
+                static_cast<unsigned long long>(rep.dedup_pages),
+                static_cast<unsigned long long>(rep.zero_pages),
+                static_cast<double>(rep.file_bytes) / (1 << 20));
+    return 0;
+  }
+  // restore
+  std::unique_ptr<snap::SnapshotChain> chain;
+  if (Status st = snap::SnapshotChain::Open(file, &chain); !st.ok()) return Fail(st);
+  snap::RestoreOptions ro;
+  ro.mode = mode == "lazy" ? snap::RestoreMode::kLazy
+            : mode == "eager" ? snap::RestoreMode::kEager : snap::RestoreMode::kPrefetch;
+  const std::string sdir = file.find('/') == std::string::npos
+                               ? "." : file.substr(0, file.find_last_of('/'));
+  std::vector<snap::TouchTrace> traces;
+  (void)snap::LoadTraces(sdir + "/touch.txt", chain->guest_pages(), &traces);
+  if (!traces.empty()) {
+    snap::CriticalSet cs;
+    if (snap::PredictCriticalSet(traces, nullptr, chain->guest_pages(), {}, &cs).ok()) {
+      ro.prefetch_pages = cs.cut;
+    }
+  }
+  const bool tty = ::isatty(2);
+  ro.progress = [&](const snap::RestoreProgress& p) {
+    std::fprintf(stderr, "%s%-8s %5.1f%%  %8.1f / %.1f MiB  eta %.3f s%s", tty ? "\r" : "",
+                 p.phase, p.total_bytes ? 100.0 * static_cast<double>(p.done_bytes) /
+                                              static_cast<double>(p.total_bytes) : 100.0,
+                 static_cast<double>(p.done_bytes) / (1 << 20),
+                 static_cast<double>(p.total_bytes) / (1 << 20), p.eta_seconds, tty ? "" : "\n");
+  };
+  snap::KvResult kv;
+  snap::GuestFn guest;
+  if (queries > 0) {
+    guest = [&](snap::GuestContext& ctx) {
+      return snap::KvQuery(ctx.mem(), ctx.bytes(), queries, 0.99, seed, queries / 10,
+                           [&] { ctx.MarkUsefulWork(); }, &kv);
+    };
+  }
+  std::unique_ptr<snap::GuestMemory> mem;
+  snap::RestoreReport rep;
+  Status st = snap::Restore(*chain, ro, guest, &mem, &rep);
+  if (tty) std::fprintf(stderr, "\n");
+  if (!st.ok()) return Fail(st);
+  std::printf("restored %s (%s): guest start %.4f s, first work %.4f s, resident %.4f s, "
+              "verified %.4f s; read %.1f MiB, %llu faults, %llu pages prefetched in %.4f s%s\n",
+              file.c_str(), snap::ModeName(ro.mode), rep.t_guest_start, rep.t_first_work,
+              rep.t_resident, rep.t_verified, static_cast<double>(rep.bytes_read) / (1 << 20),
+              static_cast<unsigned long long>(rep.faults),
+              static_cast<unsigned long long>(rep.prefetched_pages), rep.prefetch_seconds,
+              rep.direct_io ? ", O_DIRECT" : "");
+  if (queries > 0) {
+    std::printf("guest answered %llu/%llu queries\n", static_cast<unsigned long long>(kv.found),
+                static_cast<unsigned long long>(queries));
+    if (!rep.first_touch.empty()) {
+      traces.push_back({rep.first_touch, -1});
+      if (Status t = snap::SaveTraces(sdir + "/touch.txt", traces); !t.ok()) return Fail(t);
+    }
+  }
+  if (!to.empty()) {
+    uint8_t* dst = nullptr;
+    uint64_t pages = 0;
+    if (Status t = MapDomain(to, true, chain->guest_pages(), &dst, &pages); !t.ok()) return Fail(t);
+    std::memcpy(dst, mem->data(), mem->bytes());
+    ::munmap(dst, mem->bytes());
+    std::printf("memory written to %s\n", GuestPath(to).c_str());
+  }
+  return 0;
+}

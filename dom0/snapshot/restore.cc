@@ -1,0 +1,417 @@
+#include "dom0/snapshot/restore.h"
+
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+namespace lull::snapshot {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             Clock::now().time_since_epoch()).count();
+}
+
+// Shared state of one restore: the mapping, who owns each page, counters, first error.
+class Installer {
+ public:
+  Installer(const SnapshotChain& chain, uint8_t* mem, int uffd)
+      : chain_(chain), mem_(mem), uffd_(uffd), n_(chain.guest_pages()),
+        claimed_(new std::atomic<uint8_t>[n_]) {
+    for (uint64_t i = 0; i < n_; ++i) claimed_[i].store(0, std::memory_order_relaxed);
+  }
+
+  // Claims a page: true if the caller is now the one who must install it.
+  bool Claim(uint64_t p) { return claimed_[p].exchange(1, std::memory_order_acq_rel) == 0; }
+  bool Claimed(uint64_t p) const { return claimed_[p].load(std::memory_order_acquire) != 0; }
+
+  // Installs a decoded page the caller claimed (wakes any thread faulting on it).
+  Status Install(uint64_t p, const uint8_t* page) {
+    uint8_t* dst = mem_ + p * kPageBytes;
+    if (uffd_ < 0) {
+      std::memcpy(dst, page, kPageBytes);
+    } else {
+      uffdio_copy c{};
+      c.dst = reinterpret_cast<uintptr_t>(dst);
+      c.src = reinterpret_cast<uintptr_t>(page);
+      c.len = kPageBytes;
+      if (::ioctl(uffd_, UFFDIO_COPY, &c) != 0 && errno != EEXIST) {
+        return Status::Internal("UFFDIO_COPY page " + std::to_string(p) + ": " +
+                                std::strerror(errno));
+      }
+    }
+    resident_.fetch_add(1, std::memory_order_acq_rel);
+    return Status::Ok();
+  }
+  Status InstallZero(uint64_t p) {
+    if (uffd_ >= 0) {
+      uffdio_zeropage z{};
+      z.range.start = reinterpret_cast<uintptr_t>(mem_ + p * kPageBytes);
+      z.range.len = kPageBytes;
+      if (::ioctl(uffd_, UFFDIO_ZEROPAGE, &z) != 0 && errno != EEXIST) {
+        return Status::Internal("UFFDIO_ZEROPAGE page " + std::to_string(p) + ": " +
+                                std::strerror(errno));
+      }
+    }  // without userfaultfd the fresh anonymous page is already zero
+    resident_.fetch_add(1, std::memory_order_acq_rel);
+    return Status::Ok();
+  }
+  // Claimed page whose content could not be produced: release waiters, remember the error.
+  void Fail(uint64_t p, const Status& s) {
+    Record(s);
+    (void)InstallZero(p);
+  }
+  void Wake(uint64_t p) {
+    uffdio_range r{reinterpret_cast<uintptr_t>(mem_ + p * kPageBytes), kPageBytes};
+    (void)::ioctl(uffd_, UFFDIO_WAKE, &r);
+  }
+  // Claims, reads with pread and installs one page (the demand path).
+  void FetchOne(uint64_t p) {
+    if (!Claim(p)) return;
+    uint8_t buf[kPageBytes];
+    uint64_t got = 0;
+    Status s = chain_.ReadPage(p, buf, &got);
+    bytes_read_.fetch_add(got, std::memory_order_relaxed);
+    if (!s.ok()) return Fail(p, s);
+    if (chain_.loc(p).chunk == kZeroChunk) {
+      s = InstallZero(p);
+    } else {
+      s = Install(p, buf);
+    }
+    if (!s.ok()) Record(s);
+  }
+
+  void Record(const Status& s) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (err_.ok()) err_ = s;
+    failed_.store(true);
+  }
+  Status error() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return err_;
+  }
+  bool failed() const { return failed_.load(); }
+  uint64_t resident() const { return resident_.load(std::memory_order_acquire); }
+  void NoteFault() { last_fault_ns_.store(NowNs(), std::memory_order_relaxed); }
+  int64_t last_fault_ns() const { return last_fault_ns_.load(std::memory_order_relaxed); }
+  void AddRead(uint64_t b) { bytes_read_.fetch_add(b, std::memory_order_relaxed); }
+  uint64_t bytes_read() const { return bytes_read_.load(); }
+  const SnapshotChain& chain() const { return chain_; }
+  uint8_t* mem() const { return mem_; }
+
+ private:
+  const SnapshotChain& chain_;
+  uint8_t* mem_;
+  int uffd_;
+  uint64_t n_;
+  std::unique_ptr<std::atomic<uint8_t>[]> claimed_;
+  std::atomic<uint64_t> resident_{0}, bytes_read_{0};
+  std::atomic<int64_t> last_fault_ns_{0};
+  mutable std::mutex mu_;
+  Status err_;
+  std::atomic<bool> failed_{false};
+};
+
+// Streams the chunks of `pages` (all held by file `fi`, sorted by chunk offset) with one
+// sequential io_uring read and installs each page as soon as its chunk has arrived. Pages
+// claimed by someone else meanwhile are skipped.
+Status StreamPages(Installer& in, uint32_t fi, const std::vector<uint64_t>& pages,
+                   const UringOptions& uo, unsigned decoders, const char* phase,
+                   const std::function<void(const RestoreProgress&)>& progress,
+                   RestoreReport* rep, double* seconds) {
+  if (pages.empty()) return Status::Ok();
+  const SnapshotChain& ch = in.chain();
+  const SnapshotFile& f = ch.file(fi);
+  auto chunk_of = [&](uint64_t p) -> const ChunkEntry& { return f.chunks[ch.loc(p).chunk]; };
+  const uint64_t begin = AlignDown(chunk_of(pages.front()).offset);
+  uint64_t end = 0;
+  for (uint64_t p : pages) end = std::max(end, chunk_of(p).offset + chunk_of(p).stored_bytes);
+  const uint64_t len = end - begin;
+  AlignedBuffer buf(AlignUp(len));
+  if (!buf.data()) return Status::Unavailable("restore: out of memory for a read buffer");
+  std::unique_ptr<UringReader> r;
+  if (Status s = UringReader::Open(f.path, uo, &r); !s.ok()) return s;
+  rep->direct_io = r->direct();
+  rep->queue_depth = r->queue_depth();
+  // Decoding (LZ4 + hash + UFFDIO_COPY) costs about as much as the read, so it runs on
+  // `decoders` threads: this one between completions, helpers while the I/O is in flight.
+  // A page is taken (CAS on `next`) only once its chunk has fully arrived.
+  std::atomic<uint64_t> have{0};
+  std::atomic<size_t> next{0};
+  std::atomic<bool> read_done{false};
+  auto arrived = [&](size_t i) {
+    const ChunkEntry& c = chunk_of(pages[i]);
+    return c.offset + c.stored_bytes - begin <= have.load(std::memory_order_acquire);
+  };
+  // Decodes available pages; returns false when this thread should stop looking.
+  auto drain = [&](bool wait) {
+    uint8_t page[kPageBytes];
+    for (;;) {
+      if (in.failed()) return;
+      size_t i = next.load(std::memory_order_acquire);
+      if (i >= pages.size()) return;
+      if (!arrived(i)) {
+        if (!wait || read_done.load(std::memory_order_acquire)) return;
+        std::this_thread::yield();
+        continue;
+      }
+      if (!next.compare_exchange_weak(i, i + 1, std::memory_order_acq_rel)) continue;
+      const uint64_t p = pages[i];
+      if (!in.Claim(p)) continue;
+      const ChunkEntry& c = chunk_of(p);
+      Status d = ch.DecodeChunk(ch.loc(p).file, ch.loc(p).chunk,
+                                buf.data() + (c.offset - begin), page);
+      if (!d.ok()) return in.Fail(p, d);
+      if (Status st = in.Install(p, page); !st.ok()) return in.Record(st);
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (unsigned k = 1; k < decoders; ++k) helpers.emplace_back(drain, true);
+  const int64_t t0 = NowNs();
+  Status s = r->Read(begin, len, buf.data(), [&](uint64_t got) -> Status {
+    have.store(got, std::memory_order_release);
+    drain(false);
+    if (progress) {
+      const double el = static_cast<double>(NowNs() - t0) * 1e-9;
+      const double rate = el > 0 ? static_cast<double>(got) / el : 0;
+      progress({phase, got, len, rate > 0 ? static_cast<double>(len - got) / rate : 0});
+    }
+    return in.failed() ? in.error() : Status::Ok();
+  });
+  if (!s.ok()) in.Record(s);
+  drain(false);
+  read_done.store(true, std::memory_order_release);
+  for (auto& t : helpers) t.join();
+  if (s.ok() && in.failed()) s = in.error();
+  if (seconds) *seconds += static_cast<double>(NowNs() - t0) * 1e-9;
+  in.AddRead(r->bytes_read());
+  return s;
+}
+
+// Installs `want` (pages, any order) by grouping them per file, in chunk order.
+Status StreamSet(Installer& in, const std::vector<uint64_t>& want, const UringOptions& uo,
+                 unsigned decoders, const char* phase, const std::function<void(const RestoreProgress&)>& progress,
+                 RestoreReport* rep, double* seconds) {
+  const SnapshotChain& ch = in.chain();
+  std::vector<std::vector<uint64_t>> per(ch.size());
+  for (uint64_t p : want) {
+    if (in.Claimed(p)) continue;
+    const auto l = ch.loc(p);
+    if (l.chunk == kZeroChunk) {
+      if (in.Claim(p)) {
+        if (Status s = in.InstallZero(p); !s.ok()) return s;
+      }
+      continue;
+    }
+    per[l.file].push_back(p);
+  }
+  for (uint32_t fi = 0; fi < per.size(); ++fi) {
+    auto& v = per[fi];
+    const auto& chunks = ch.file(fi).chunks;
+    std::sort(v.begin(), v.end(), [&](uint64_t a, uint64_t b) {
+      return chunks[ch.loc(a).chunk].offset < chunks[ch.loc(b).chunk].offset;
+    });
+    if (Status s = StreamPages(in, fi, v, uo, decoders, phase, progress, rep, seconds); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+// Serves missing-page faults until `stop`; records the first-touch order.
+void HandleFaults(int uffd, Installer& in, const std::atomic<bool>& stop,
+                  std::vector<uint64_t>* trace) {
+  const uintptr_t base = reinterpret_cast<uintptr_t>(in.mem());
+  uffd_msg msgs[64];
+  while (!stop.load(std::memory_order_acquire)) {
+    pollfd pfd{uffd, POLLIN, 0};
+    int rc = ::poll(&pfd, 1, 20);
+    if (rc <= 0) continue;
+    ssize_t n = ::read(uffd, msgs, sizeof(msgs));
+    if (n <= 0) continue;
+    for (ssize_t i = 0; i < n / static_cast<ssize_t>(sizeof(uffd_msg)); ++i) {
+      if (msgs[i].event != UFFD_EVENT_PAGEFAULT) continue;
+      const uint64_t p = (msgs[i].arg.pagefault.address - base) / kPageBytes;
+      trace->push_back(p);
+      in.NoteFault();
+      if (in.Claimed(p)) {
+        in.Wake(p);  // someone else is installing it; their copy wakes us, this re-checks
+      } else {
+        in.FetchOne(p);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const char* ModeName(RestoreMode m) {
+  switch (m) {
+    case RestoreMode::kLazy: return "lazy";
+    case RestoreMode::kEager: return "eager";
+    case RestoreMode::kPrefetch: return "prefetch";
+  }
+  return "?";
+}
+
+void GuestContext::MarkUsefulWork() {
+  int64_t zero = 0;
+  marked_ns_.compare_exchange_strong(zero, NowNs());
+}
+
+Status GuestMemory::Map(uint64_t pages, std::unique_ptr<GuestMemory>* out) {
+  void* p = ::mmap(nullptr, pages * kPageBytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    return Status::Unavailable("mmap guest memory of " + std::to_string(pages) + " pages: " +
+                               std::strerror(errno));
+  }
+  std::unique_ptr<GuestMemory> g(new GuestMemory());
+  g->p_ = static_cast<uint8_t*>(p);
+  g->pages_ = pages;
+  *out = std::move(g);
+  return Status::Ok();
+}
+
+GuestMemory::~GuestMemory() {
+  if (p_) ::munmap(p_, pages_ * kPageBytes);
+}
+
+Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const GuestFn& guest,
+               std::unique_ptr<GuestMemory>* out, RestoreReport* report) {
+  const int64_t t0 = NowNs();
+  auto since = [&] { return static_cast<double>(NowNs() - t0) * 1e-9; };
+  RestoreReport rep;
+  rep.mode = opt.mode;
+  const uint64_t n = chain.guest_pages();
+
+  // 1. Instantiate.
+  std::unique_ptr<GuestMemory> gm;
+  if (Status s = GuestMemory::Map(n, &gm); !s.ok()) return s;
+  int uffd = -1;
+  struct UffdCloser { int& fd; ~UffdCloser() { if (fd >= 0) ::close(fd); } } uc{uffd};
+  if (opt.mode != RestoreMode::kEager) {
+    uffd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+    if (uffd < 0) {
+      return Status::PermissionDenied(std::string("userfaultfd: ") + std::strerror(errno) +
+                                      " (needs root or vm.unprivileged_userfaultfd=1)");
+    }
+    uffdio_api api{UFFD_API, 0, 0};
+    uffdio_register reg{};
+    reg.range = {reinterpret_cast<uintptr_t>(gm->data()), gm->bytes()};
+    reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+    if (::ioctl(uffd, UFFDIO_API, &api) != 0 || ::ioctl(uffd, UFFDIO_REGISTER, &reg) != 0) {
+      return Status::Unavailable(std::string("userfaultfd register: ") + std::strerror(errno));
+    }
+  }
+  Installer in(chain, gm->data(), uffd);
+  std::vector<uint64_t> all(n);
+  for (uint64_t p = 0; p < n; ++p) all[p] = p;
+
+  // 2-3. Prefetch (critical set) or eager (everything), newest generation per page.
+  if (opt.mode == RestoreMode::kPrefetch) {
+    const auto& crit = chain.critical();
+    std::vector<uint64_t> want(crit.begin(),
+                               crit.begin() + static_cast<ptrdiff_t>(
+                                                  std::min<uint64_t>(opt.prefetch_pages, crit.size())));
+    const uint64_t before = in.bytes_read();
+    Status s = StreamSet(in, want, opt.uring, opt.decoders, "prefetch", opt.progress, &rep,
+                         &rep.prefetch_seconds);
+    if (!s.ok()) return s;
+    rep.prefetched_pages = in.resident();
+    rep.prefetch_bytes = in.bytes_read() - before;
+  } else if (opt.mode == RestoreMode::kEager) {
+    Status s = StreamSet(in, all, opt.uring, opt.decoders, "eager", opt.progress, &rep, &rep.prefetch_seconds);
+    if (!s.ok()) return s;
+    rep.prefetch_bytes = in.bytes_read();
+    rep.t_resident = since();
+  }
+
+  // 4. Run the guest while faults are served and the rest arrives.
+  std::atomic<bool> stop{false};
+  std::thread handler;
+  if (uffd >= 0) {
+    handler = std::thread(HandleFaults, uffd, std::ref(in), std::cref(stop), &rep.first_touch);
+  }
+  GuestContext ctx(gm->data(), gm->bytes());
+  Status guest_status;
+  int64_t guest_done_ns = 0;
+  rep.t_guest_start = since();
+  std::thread vcpu;
+  std::atomic<bool> guest_done{!guest};
+  if (guest) {
+    vcpu = std::thread([&] {
+      guest_status = guest(ctx);
+      guest_done_ns = NowNs();
+      guest_done.store(true);
+    });
+  }
+  auto fill = [&]() -> Status {
+    if (opt.mode == RestoreMode::kPrefetch) {
+      // The fill yields to the guest's start: the disk first serves its demand faults
+      // (a miss of the prediction), and streams the rest once the guest has done its
+      // first useful work, finished, or gone kFillQuietNs without a fault.
+      const int64_t start = NowNs();
+      while (!ctx.marked() && !guest_done.load() && !in.failed()) {
+        const int64_t quiet_since = std::max(start, in.last_fault_ns());
+        if (NowNs() - quiet_since > opt.fill_quiet_ns) break;
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+      return StreamSet(in, all, opt.uring, 1, "fill", opt.progress, &rep, nullptr);
+    }
+    for (uint64_t p = 0; p < n && !in.failed(); ++p) in.FetchOne(p);  // one page per read
+    return in.error();
+  };
+  Status fs;
+  if (opt.mode == RestoreMode::kPrefetch) fs = fill();
+  if (vcpu.joinable()) vcpu.join();
+  if (opt.mode == RestoreMode::kLazy && fs.ok() && !in.failed()) fs = fill();
+  if (!fs.ok()) in.Record(fs);
+  if (opt.mode != RestoreMode::kEager) rep.t_resident = since();
+  stop.store(true, std::memory_order_release);
+  if (handler.joinable()) handler.join();
+  if (in.failed()) return in.error();  // the mapping is destroyed with gm
+  if (!guest_status.ok()) return guest_status;
+  if (in.resident() != n) {
+    return Status::Internal("restore: " + std::to_string(in.resident()) + " of " +
+                            std::to_string(n) + " pages present at the end");
+  }
+  rep.t_guest_done = guest ? static_cast<double>(guest_done_ns - t0) * 1e-9 : rep.t_guest_start;
+  rep.t_first_work = ctx.marked() ? static_cast<double>(ctx.marked_ns() - t0) * 1e-9
+                                  : rep.t_guest_done;
+
+  // 5. Verify the whole image against the manifest.
+  if (opt.verify) {
+    for (uint64_t p = 0; p < n; ++p) {
+      if (PageHash(gm->data() + p * kPageBytes) != chain.page_hash(p)) {
+        const auto l = chain.loc(p);
+        return Status::Corruption("restore: page " + std::to_string(p) +
+                                  " does not match the manifest after restore (generation " +
+                                  std::to_string(chain.file(l.file).header.generation) +
+                                  ", chunk " + std::to_string(l.chunk) + ")");
+      }
+    }
+  }
+  rep.t_verified = since();
+  if (uffd >= 0) {
+    uffdio_range r{reinterpret_cast<uintptr_t>(gm->data()), gm->bytes()};
+    (void)::ioctl(uffd, UFFDIO_UNREGISTER, &r);
+  }
+  rep.faults = rep.first_touch.size();
+  rep.bytes_read = in.bytes_read();
+  if (report) *report = std::move(rep);
+  *out = std::move(gm);
+  return Status::Ok();
+}
+
+}  // namespace lull::snapshot

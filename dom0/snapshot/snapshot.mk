@@ -1,0 +1,23 @@
+# dom0/snapshot make targets (included by the top-level Makefile).
+#   make bench-snapshot   restore benchmark: 256 MiB and 2 GiB guests, lazy vs eager vs
+#                         lull's prefetch, side by side with fio's sequential read of the
+#                         same file (part of `make bench`). Files go under $(BUILD) and are
+#                         deleted afterwards. SNAP_BENCH_SIZES=256 for the small guest only.
+# fio (Debian package) is the bandwidth reference; snapshot-deps installs it.
+PKG_SNAPSHOT := fio
+SNAP_BENCH_SIZES ?= 256,2048
+
+.PHONY: bench-snapshot snapshot-deps
+
+snapshot-deps:
+	@for p in $(PKG_SNAPSHOT); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || { \
+	    if [ "$$(id -u)" != 0 ]; then echo "bench-snapshot: needs Debian package $$p (sudo apt-get install $$p)" >&2; exit 1; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$p; }; \
+	done
+
+bench-snapshot: build snapshot-deps
+	$(BUILD)/tests/snapshot/bench/lull-bench-snapshot --dir $(BUILD)/snapshot-bench \
+	  --sizes $(SNAP_BENCH_SIZES)
+
+BENCH_STEPS += bench-snapshot

@@ -1,0 +1,145 @@
+// Critical-set prediction from first-touch traces and the guest's forecast activity.
+#include "dom0/snapshot/critical_set.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "forecast/guest_forecaster.h"
+#include "forecast/traces.h"
+#include "tests/snapshot/test_util.h"
+
+namespace lull::snapshot {
+namespace {
+
+TEST(CriticalSet, RanksByRecencyWeightedFrequencyThenEarliness) {
+  std::vector<TouchTrace> h = {{{1, 2, 3, 9}, -1}, {{2, 1, 3, 8}, -1}, {{1, 2, 7}, -1}};
+  CriticalSet cs;
+  ASSERT_TRUE(PredictCriticalSet(h, nullptr, 100, {}, &cs).ok());
+  // 1 and 2 are in all three traces (1 earlier on average), 3 in two, then singletons,
+  // the newest trace's (7) first.
+  ASSERT_EQ(cs.ranked.size(), 6u);
+  EXPECT_EQ(cs.ranked[0], 1u);
+  EXPECT_EQ(cs.ranked[1], 2u);
+  EXPECT_EQ(cs.ranked[2], 3u);
+  EXPECT_EQ(cs.ranked[3], 7u);
+  EXPECT_GE(cs.cut, 3u);
+  EXPECT_LE(cs.cut, cs.ranked.size());
+  EXPECT_GT(cs.confidence, 0);
+  EXPECT_LE(cs.confidence, 1);
+}
+
+TEST(CriticalSet, AgreeingTracesAreTrustedMoreThanDisagreeingOnes) {
+  std::vector<TouchTrace> same, diff;
+  for (uint64_t t = 0; t < 4; ++t) {
+    same.push_back({{10, 11, 12, 13, 14, 15}, -1});
+    diff.push_back({{t * 10, t * 10 + 1, t * 10 + 2, t * 10 + 3, t * 10 + 4, t * 10 + 5}, -1});
+  }
+  CriticalSet a, b;
+  ASSERT_TRUE(PredictCriticalSet(same, nullptr, 100, {}, &a).ok());
+  ASSERT_TRUE(PredictCriticalSet(diff, nullptr, 100, {}, &b).ok());
+  EXPECT_GT(a.confidence, b.confidence + 0.2);
+  EXPECT_EQ(a.cut, 6u);
+  EXPECT_GT(b.cut, a.cut) << "disagreement widens the set";
+}
+
+TEST(CriticalSet, ForecastActivityScalesTheSetAndItsConfidence) {
+  std::vector<TouchTrace> h;
+  for (uint64_t t = 0; t < 3; ++t) {
+    TouchTrace tr;
+    tr.activity = 0.4;
+    for (uint64_t p = 0; p < 100 + t * 50; ++p) tr.pages.push_back((p * 7 + t) % 1000);
+    h.push_back(tr);
+  }
+  CriticalSet none, busy, quiet;
+  ASSERT_TRUE(PredictCriticalSet(h, nullptr, 1000, {}, &none).ok());
+  forecast::Distribution hi{0.8, 0.8, 0.8, 0.9, 0.95, 0.9};
+  forecast::Distribution lo{0.1, 0.1, 0.1, 0.15, 0.2, 0.1};
+  ASSERT_TRUE(PredictCriticalSet(h, &hi, 1000, {}, &busy).ok());
+  ASSERT_TRUE(PredictCriticalSet(h, &lo, 1000, {}, &quiet).ok());
+  EXPECT_NEAR(busy.expected_pages, 2 * none.expected_pages, 1e-6);  // 0.8 / 0.4
+  EXPECT_NEAR(quiet.expected_pages, 0.5 * none.expected_pages, 1e-6);  // clamped at 0.5
+  EXPECT_GT(busy.cut, none.cut);
+  EXPECT_LT(quiet.cut, none.cut);
+  EXPECT_GT(busy.confidence, quiet.confidence) << "the busy forecast is more confident";
+}
+
+TEST(CriticalSet, BadInputIsNamed) {
+  CriticalSet cs;
+  Status s = PredictCriticalSet({}, nullptr, 10, {}, &cs);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  s = PredictCriticalSet({{{1, 2}, -1}, {{3, 50}, -1}}, nullptr, 10, {}, &cs);
+  EXPECT_NE(s.message().find("trace 1 position 1: page 50"), std::string::npos) << s.ToString();
+  s = PredictCriticalSet({{{1, 2, 1}, -1}}, nullptr, 10, {}, &cs);
+  EXPECT_NE(s.message().find("touched first twice"), std::string::npos) << s.ToString();
+  s = PredictCriticalSet({{{1}, std::nan("")}}, nullptr, 10, {}, &cs);
+  EXPECT_NE(s.message().find("trace 0 has activity"), std::string::npos) << s.ToString();
+}
+
+TEST(CriticalSet, TracesPersistAndBadFilesAreNamed) {
+  ScratchDir d;
+  const std::string p = d.path() + "/touch.txt";
+  std::vector<TouchTrace> h = {{{5, 1, 9}, 0.25}, {{}, -1}, {{7}, 1}};
+  ASSERT_TRUE(SaveTraces(p, h).ok());
+  std::vector<TouchTrace> back;
+  ASSERT_TRUE(LoadTraces(p, 10, &back).ok());
+  ASSERT_EQ(back.size(), 3u);
+  EXPECT_EQ(back[0].pages, h[0].pages);
+  EXPECT_DOUBLE_EQ(back[0].activity, 0.25);
+  EXPECT_TRUE(back[1].pages.empty());
+  std::ofstream(p) << "0.5 1 2 x3\n";
+  Status s = LoadTraces(p, 10, &back);
+  EXPECT_NE(s.message().find("line 1 token 4: 'x3'"), std::string::npos) << s.ToString();
+  std::ofstream(p) << "0.5 1 2\n0.1 99\n";
+  s = LoadTraces(p, 10, &back);
+  EXPECT_NE(s.message().find("line 2 token 2: '99'"), std::string::npos) << s.ToString();
+  EXPECT_EQ(LoadTraces(d.path() + "/none", 10, &back).code(), Status::Code::kNotFound);
+}
+
+// The forecast of a real VM (Bitbrains) drives the size of the set: the activity after
+// "resume" at each step is the CPU forecast; the traces were recorded at the VM's mean CPU.
+TEST(CriticalSetTraces, BitbrainsForecastScalesTheSetWithPredictedActivity) {
+  const std::string dir = std::string(LULL_TRACES_DIR) + "/bitbrains_rnd/2013-8";
+  if (!std::filesystem::exists(dir)) GTEST_SKIP() << "no traces at " << dir;
+  forecast::Series cpu, mem;
+  Status s = forecast::LoadBitbrainsFile(dir + "/105.csv", &cpu, &mem, nullptr);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  forecast::GuestForecaster g;
+  double mean = 0;
+  size_t n = 0;
+  std::vector<double> p90;
+  std::vector<TouchTrace> h(3);
+  for (uint64_t t = 0; t < 3; ++t) {
+    for (uint64_t p = 0; p < 200; ++p) h[t].pages.push_back((p * 13 + t * 5) % 4096);
+  }
+  size_t low_cut_steps = 0, high_cut_steps = 0;
+  CriticalSet base;
+  for (size_t i = 0; i < std::min<size_t>(cpu.values.size(), 2000); ++i) {
+    ASSERT_TRUE(g.observe(cpu.values[i], mem.values[i]).ok());
+    if (std::isnan(cpu.values[i])) continue;
+    mean += std::min(1.0, cpu.values[i]);
+    ++n;
+    if (i < 300) continue;
+    for (auto& tr : h) tr.activity = mean / static_cast<double>(n);
+    const forecast::Distribution d = g.forecast_cpu(1);
+    CriticalSet cs;
+    ASSERT_TRUE(PredictCriticalSet(h, &d, 4096, {}, &cs).ok());
+    ASSERT_TRUE(PredictCriticalSet(h, nullptr, 4096, {}, &base).ok());
+    // The set grows exactly when the forecast's p90 is above the recorded activity.
+    if (d.p90 > mean / static_cast<double>(n) * 1.01) {
+      EXPECT_GE(cs.cut, base.cut);
+      ++high_cut_steps;
+    } else if (d.p90 < mean / static_cast<double>(n) * 0.99) {
+      EXPECT_LE(cs.cut, base.cut);
+      ++low_cut_steps;
+    }
+    ASSERT_GE(cs.confidence, 0);
+    ASSERT_LE(cs.confidence, 1);
+  }
+  EXPECT_GT(high_cut_steps + low_cut_steps, 100u) << "the forecast moved the set size";
+}
+
+}  // namespace
+}  // namespace lull::snapshot
