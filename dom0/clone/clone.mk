@@ -1,0 +1,18 @@
+# dom0/clone/clone.mk - predictive cloning's make targets (included by the top-level Makefile).
+#
+#   make bench-clone   Google Benchmark: warm-shadow activation against a cold start (the
+#                      baseline), ratio printed; then the spike scenario: real HAProxy and
+#                      backends on 127.0.0.1, wrk following Azure VM 737498's daily spike
+#                      (300x sped up) under three policies (none, reactive, predictive),
+#                      p50/p99/errors per policy and the ratios to the targets.
+#                      Results in results/clone/.
+TRACES ?= ../shared/traces
+CLONE_OUT ?= results/clone
+
+# HAProxy (the load balancer under test) and wrk (the load generator); installed by
+# `make deps`, which every build target runs.
+PKG_CLONE := haproxy wrk
+PACKAGES += $(PKG_CLONE)
+
+
+

@@ -1,0 +1,277 @@
+// The shadow pool with real processes: HAProxy (Debian's /usr/sbin/haproxy) in front of
+// lull-clone-backend instances, all on 127.0.0.1. Every test tears its servers down in
+// the fixture (and the children die with the test process: PR_SET_PDEATHSIG).
+#include "dom0/clone/pool.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <signal.h>
+#include <thread>
+#include <unistd.h>
+
+#include "dom0/clone/block_cache.h"
+#include "dom0/clone/control.h"
+
+namespace lull::clone {
+namespace {
+
+char ProcState(long pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string s;
+  std::getline(f, s);
+  size_t p = s.rfind(')');
+  return p == std::string::npos || p + 2 >= s.size() ? '?' : s[p + 2];
+}
+
+class PoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (access("/usr/sbin/haproxy", X_OK) != 0) {
+      GTEST_SKIP() << "haproxy is not installed (Debian package haproxy; `make deps`)";
+    }
+    char tmpl[] = "/tmp/lull-clone-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    GoldenConfig g;
+    g.name = "web";
+    g.vcpus = 2;
+    g.service_us = 2000;
+    g.burn_us = 50;
+    g.block_size = 4096;
+    g.cache_blocks = 64;
+    g.warm_blocks = 16;
+    g.volume_path = dir_ + "/volume.img";
+    ASSERT_TRUE(EnsureVolume(g.volume_path, 4096, 256).ok());
+    std::ofstream(dir_ + "/golden.toml") << g.ToToml();
+    cfg_.domain = "web";
+    cfg_.dir = dir_;
+    cfg_.golden_path = dir_ + "/golden.toml";
+    cfg_.backend_path = LULL_CLONE_BACKEND;
+    cfg_.shadow_vcpus = 4;
+    cfg_.max_shadows = 4;
+  }
+  void TearDown() override {
+    pool_.Stop();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  std::string Status(const std::string& server) {
+    std::vector<ServerStat> rows;
+    EXPECT_TRUE(pool_.lb().ShowStat(&rows).ok());
+    for (auto& r : rows) if (r.name == server) return r.status;
+    return "absent";
+  }
+  // The configured weight (`show stat` shows the effective one, 0 in maint).
+  int Weight(const std::string& server) {
+    std::string r;
+    EXPECT_TRUE(pool_.lb().Command("get weight be/" + server, &r).ok());
+    return std::atoi(r.c_str());
+  }
+  std::string dir_;
+  PoolConfig cfg_;
+  ShadowPool pool_;
+};
+
+TEST_F(PoolTest, ShadowsWaitPausedAndWarm) {
+  ASSERT_TRUE(pool_.Start(cfg_).ok());
+  ASSERT_TRUE(pool_.SetSize(2).ok());
+  auto list = pool_.List();
+  ASSERT_EQ(list.size(), 2u);
+  for (const auto& c : list) {
+    EXPECT_EQ(c.state, "idle");
+    EXPECT_EQ(c.vcpus, 4);  // the shadow profile, larger than the primary's 2
+    EXPECT_EQ(ProcState(c.pid), 'T') << c.id << " should be stopped (paused)";
+    EXPECT_EQ(Status(c.server), "MAINT");
+  }
+  EXPECT_NE(ProcState(pool_.primary().pid()), 'T');
+}
+
+TEST_F(PoolTest, TrafficShiftsFailNoRequest) {
+  ASSERT_TRUE(pool_.Start(cfg_).ok());
+  ASSERT_TRUE(pool_.SetSize(2).ok());
+  const int port = pool_.lb().port();
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::mutex mu;
+  std::set<std::string> seen;
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      httplib::Client c("127.0.0.1", port);
+      c.set_read_timeout(10, 0);
+      unsigned k = 12345u * (t + 1);
+      std::set<std::string> mine;
+      while (!stop) {
+        k = k * 1103515245u + 12345u;
+        auto r = c.Get(("/k/" + std::to_string(k % 5000)).c_str());
+        if (r && r->status == 200) {
+          ++ok;
+          mine.insert(r->get_header_value("X-Instance"));
+        } else {
+          ++failed;
+        }
+      }
+      std::lock_guard<std::mutex> l(mu);
+      seen.insert(mine.begin(), mine.end());
+    });
+  }
+  auto traffic = [] { std::this_thread::sleep_for(std::chrono::milliseconds(250)); };
+  traffic();
+  for (int round = 0; round < 2; ++round) {
+    double ms = 0;
+    ASSERT_TRUE(pool_.Activate(&ms).ok());
+    EXPECT_GT(ms, 0);
+    traffic();
+    ASSERT_TRUE(pool_.Activate().ok());
+    EXPECT_EQ(pool_.active(), 2);
+    traffic();
+    ASSERT_TRUE(pool_.Deactivate().ok());
+    traffic();
+    ASSERT_TRUE(pool_.Deactivate().ok());
+    EXPECT_EQ(pool_.active(), 0);
+    traffic();
+  }
+  stop = true;
+  for (auto& c : clients) c.join();
+  EXPECT_EQ(failed.load(), 0) << "of " << ok.load() + failed.load() << " requests";
+  EXPECT_GT(ok.load(), 100);
+  EXPECT_TRUE(seen.count("web"));
+  EXPECT_TRUE(seen.count("web-shadow1"));
+  EXPECT_TRUE(seen.count("web-shadow2"));
+  for (const auto& c : pool_.List()) {
+    EXPECT_EQ(c.state, "idle");
+    EXPECT_EQ(ProcState(c.pid), 'T');
+    EXPECT_EQ(Status(c.server), "MAINT");
+  }
+  EXPECT_FALSE(pool_.Deactivate().ok());  // nothing left to deactivate
+}
+
+TEST_F(PoolTest, ConsistentHashKeepsAKeyOnOneInstance) {
+  // Plain consistent hashing (factor 0): with the bounded-load factor HAProxy may count
+  // the previous request as still being served and move the key, by design.
+  cfg_.lb.balance_factor = 0;
+  ASSERT_TRUE(pool_.Start(cfg_).ok());
+  ASSERT_TRUE(pool_.SetSize(1).ok());
+  ASSERT_TRUE(pool_.Activate().ok());
+  EXPECT_NE(Status("s1"), "MAINT");
+  httplib::Client c("127.0.0.1", pool_.lb().port());
+  std::map<std::string, int> per_instance;
+  for (int key = 0; key < 40; ++key) {
+    std::string first;
+    for (int rep = 0; rep < 4; ++rep) {
+      auto r = c.Get(("/k/key" + std::to_string(key)).c_str());
+      ASSERT_TRUE(r && r->status == 200);
+      std::string inst = r->get_header_value("X-Instance");
+      if (rep == 0) first = inst;
+      EXPECT_EQ(inst, first) << "key " << key << " moved without load";
+    }
+    ++per_instance[first];
+  }
+  // Both instances own keys; the shadow (weight 64) about twice the primary's (32).
+  EXPECT_EQ(per_instance.size(), 2u);
+  EXPECT_GT(per_instance["web-shadow1"], per_instance["web"] / 2);
+  // The cache in front of the volume served the repeats.
+  InstanceStats st;
+  ASSERT_TRUE(pool_.shadow(0).Stats(&st).ok());
+  EXPECT_GT(st.cache_hits, st.volume_reads);
+}
+
+TEST_F(PoolTest, ResizeChangesVcpusAndWeight) {
+  ASSERT_TRUE(pool_.Start(cfg_).ok());
+  ASSERT_TRUE(pool_.SetSize(1).ok());
+  EXPECT_EQ(Weight("s1"), 64);
+  ASSERT_TRUE(pool_.Resize(0, 6).ok());  // while paused: resumed for the call, re-paused
+  EXPECT_EQ(ProcState(pool_.List()[0].pid), 'T');
+  EXPECT_EQ(Weight("s1"), 96);
+  ASSERT_TRUE(pool_.Activate().ok());
+  InstanceStats st;
+  ASSERT_TRUE(pool_.shadow(0).Stats(&st).ok());
+  EXPECT_EQ(st.vcpus, 6);
+  ::lull::Status s = pool_.Resize(0, 99);
+  EXPECT_EQ(s.code(), ::lull::Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("max_vcpus"), std::string::npos);
+  EXPECT_FALSE(pool_.Resize(5, 2).ok());
+}
+
+TEST_F(PoolTest, SetSizeShrinksIdleShadowsOnly) {
+  ASSERT_TRUE(pool_.Start(cfg_).ok());
+  ASSERT_TRUE(pool_.SetSize(3).ok());
+  long gone = pool_.List()[2].pid;
+  ASSERT_TRUE(pool_.SetSize(2).ok());
+  EXPECT_EQ(pool_.size(), 2);
+  EXPECT_NE(kill(static_cast<pid_t>(gone), 0), 0) << "removed shadow still running";
+  ASSERT_TRUE(pool_.Activate().ok());
+  ASSERT_TRUE(pool_.Activate().ok());
+  ::lull::Status s = pool_.SetSize(0);
+  EXPECT_EQ(s.code(), ::lull::Status::Code::kUnavailable);
+  EXPECT_NE(s.message().find("active"), std::string::npos);
+  EXPECT_EQ(pool_.size(), 2);
+  EXPECT_EQ(pool_.SetSize(5).code(), ::lull::Status::Code::kInvalidArgument);  // 4 slots
+}
+
+TEST_F(PoolTest, BadConfigurationIsReported) {
+  PoolConfig bad = cfg_;
+  bad.backend_path = dir_ + "/no-such-backend";
+  ::lull::Status s = pool_.Start(bad);
+  EXPECT_EQ(s.code(), ::lull::Status::Code::kNotFound);
+  EXPECT_NE(s.message().find("no-such-backend"), std::string::npos);
+  bad = cfg_;
+  bad.shadow_vcpus = 9;
+  s = pool_.Start(bad);
+  EXPECT_NE(s.message().find("max_vcpus"), std::string::npos);
+  EXPECT_EQ(pool_.SetSize(1).code(), ::lull::Status::Code::kUnavailable);  // not started
+}
+
+// The CLI: `lull-clone serve` with its control socket, driven by `lull-clone clones` and
+// `lull-clone clone-pool` (the verbs lullctl forwards).
+TEST_F(PoolTest, CliServesClonesAndClonePool) {
+  ChildProcess serve;
+  ASSERT_TRUE(serve.Spawn({LULL_CLONE_CLI, "serve", "--dir", dir_, "--golden",
+                           dir_ + "/golden.toml", "--size", "1", "--policy", "none"},
+                          dir_ + "/serve.log").ok());
+  std::string line;
+  ASSERT_TRUE(serve.ReadLine(15000, &line).ok()) << "serve did not start";
+  EXPECT_NE(line.find("1 warm shadows"), std::string::npos) << line;
+  auto run = [&](const std::string& args, int* rc) {
+    std::string cmd = std::string(LULL_CLONE_CLI) + " --socket " + dir_ + "/control.sock " +
+                      args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char b[256];
+    while (p && fgets(b, sizeof b, p)) out += b;
+    *rc = p ? WEXITSTATUS(pclose(p)) : -1;
+    return out;
+  };
+  int rc = -1;
+  std::string out = run("clones", &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("web-shadow1 s1 idle"), std::string::npos) << out;
+  out = run("clone-pool web --size 2", &rc);
+  EXPECT_EQ(rc, 0) << out;
+  out = run("clones", &rc);
+  EXPECT_NE(out.find("web-shadow2 s2 idle"), std::string::npos) << out;
+  out = run("clone-pool db --size 2", &rc);
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(out.find("no domain 'db'"), std::string::npos) << out;
+  out = run("clone-pool web --size -3", &rc);
+  EXPECT_NE(rc, 0) << out;
+  std::string reply;
+  ASSERT_TRUE(ControlCall(dir_ + "/control.sock", "quit", &reply).ok());
+  for (int i = 0; i < 500 && serve.Alive(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(serve.Alive()) << "serve did not stop on quit";
+  out = run("clones", &rc);
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(out.find("no lull-clone server"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace lull::clone
