@@ -75,11 +75,13 @@ Status Engine::Start() {
   Status s = host_->ListGuests(&infos);
   if (!s.ok()) return s;
   guests_.clear();
+  by_domid_.clear();
   for (const auto& gi : infos) {
     auto g = std::make_unique<G>();
     g->info = gi;
     g->prof = std::make_unique<GuestProfiler>(cfg_.window_periods);
     g->tuner = ThresholdTuner(&cfg_.tuner, gi.cls);
+    by_domid_[gi.domid] = g.get();
     guests_.push_back(std::move(g));
   }
   host_model_ = MakeModel();
@@ -90,8 +92,8 @@ Status Engine::Start() {
 }
 
 Engine::G* Engine::FindG(DomId d) {
-  for (auto& g : guests_) if (g->info.domid == d) return g.get();
-  return nullptr;
+  auto it = by_domid_.find(d);
+  return it == by_domid_.end() ? nullptr : it->second;
 }
 
 void Engine::CreditLeases(uint64_t now) {
@@ -208,10 +210,10 @@ void Engine::Lendable(G& g, double host_load, uint64_t now, double* cpu, double*
     case Policy::kLull: {
       double thr = g.tuner.Threshold(host_load);
       g.thr_used = thr;
-      // Lowest level (on a 1/40 grid) that the guest stays below with p >= thr.
+      // Lowest level (on a 1/40 grid) that the guest stays below for the whole window
+      // with probability >= thr: the guest is released down to there.
       auto level = [&](auto prob) {
         int lo = 0, hi = 40;
-        if (prob(1.0) < thr) return 1.0;
         while (lo < hi) {
           int mid = (lo + hi) / 2;
           if (prob(mid / 40.0) >= thr) hi = mid; else lo = mid + 1;
@@ -239,7 +241,8 @@ void Engine::Control() {
     G& g = *gp;
     double mean = g.n ? g.sum_cpu / g.n : g.last_cpu;
     double peak_util = g.n ? g.peak_cpu / g.info.vcpus : std::nan("");
-    g.prof->Observe(peak_util, g.peak_mem / g.info.mem_max_gib);
+    // Only lull acts on forecasts; the baselines run without the profilers' cost.
+    if (cfg_.policy == Policy::kLull) g.prof->Observe(peak_util, g.peak_mem / g.info.mem_max_gib);
     if (g.leased) g.tuner.Record(g.violated, g.cost);
     g.last_mean_cpu = mean;
     g.leased = g.lent_cpu > 0 || g.lent_mem > 0;
@@ -248,7 +251,7 @@ void Engine::Control() {
     g.thr_used = 0;
   }
   host_last_mean_ = host_n_ ? host_sum_ / host_n_ : 0;
-  (void)host_model_->Observe(host_peak_ / host_->PhysicalCpus());
+  if (cfg_.policy == Policy::kLull) (void)host_model_->Observe(host_peak_ / host_->PhysicalCpus());
   const double host_load = host_model_->Forecast(cfg_.window_periods).p95;
   stats_.host_load = host_load;
   if (host_leased_) host_tuner_.Record(host_violated_, 0);

@@ -30,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "dom0/host.h"
@@ -164,6 +165,7 @@ class Engine {
   EngineConfig cfg_;
   const FutureView* future_;
   std::vector<std::unique_ptr<G>> guests_;
+  std::unordered_map<DomId, G*> by_domid_;
   std::map<uint64_t, L> leases_;
   std::unique_ptr<ResourceModel> host_model_;
   EngineStats stats_;

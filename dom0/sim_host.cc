@@ -26,17 +26,18 @@ SimHost::SimHost(const SimHostConfig& cfg, const Workload* w) : cfg_(cfg), w_(w)
     g.maxmem_gib = s.info.mem_max_gib;
     g.balloon_gib = s.info.mem_max_gib;
     g.rs.resize(static_cast<size_t>(s.info.vcpus));
+    index_[g.info.domid] = guests_.size();
     guests_.push_back(std::move(g));
   }
 }
 
 SimHost::Guest* SimHost::Find(DomId d) {
-  for (auto& g : guests_) if (g.info.domid == d) return &g;
-  return nullptr;
+  auto it = index_.find(d);
+  return it == index_.end() ? nullptr : &guests_[it->second];
 }
 const SimHost::Guest* SimHost::Find(DomId d) const {
-  for (auto& g : guests_) if (g.info.domid == d) return &g;
-  return nullptr;
+  auto it = index_.find(d);
+  return it == index_.end() ? nullptr : &guests_[it->second];
 }
 
 double SimHost::Entitled(const Guest& g) const {

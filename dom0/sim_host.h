@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <map>
+#include <unordered_map>
 #include <vector>
 
 #include "dom0/host.h"
@@ -103,6 +104,7 @@ class SimHost : public HostBackend {
   SimHostConfig cfg_;
   const Workload* w_;
   std::vector<Guest> guests_;
+  std::unordered_map<DomId, size_t> index_;   // domid -> guests_ slot
   std::map<uint64_t, Lease> leases_;
   PressureHandler handler_;
   SimStats stats_;

@@ -1,6 +1,8 @@
 // The control socket: permissions, peer credentials, and the requests lullctl sends.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +12,7 @@
 #include <thread>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include "dom0/control.h"
 #include "dom0/daemon.h"
@@ -175,6 +178,46 @@ TEST(DaemonRequests, ConcurrentClientsWhileTheDaemonRuns) {
   EXPECT_EQ(ok, 50);
   ASSERT_TRUE(d.Shutdown().ok());
   EXPECT_EQ(d.host()->ActiveLeases(), 0u);
+}
+
+}  // namespace
+}  // namespace lull::dom0
+
+namespace lull::dom0 {
+namespace {
+
+// The real binary: SIGTERM makes lulld return every lease before it exits.
+TEST(LulldProcess, SigtermRestoresEveryLeaseAndExitsCleanly) {
+  std::string sock = TempSock("sigterm");
+  std::string log = sock + ".log";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 2);
+    execl(LULLD_PATH, LULLD_PATH, "--guests", "8", "--cpus", "8", "--days", "1", "--socket", sock.c_str(),
+          "--metrics", "", "--speed", "20000", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait (by polling the daemon, not the clock) until it has leases out.
+  size_t leases = 0;
+  for (int i = 0; i < 600 && leases == 0; ++i) {
+    json r;
+    if (ControlRequest(sock, {{"cmd", "leases"}}, &r).ok() && r.value("ok", false)) leases = r["leases"].size();
+    if (!leases) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GT(leases, 0u) << "lulld never lent anything";
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("stopping: restored"), std::string::npos) << text;
+  EXPECT_EQ(text.find("stopping: restored 0 leases"), std::string::npos) << text;
+  EXPECT_FALSE(std::filesystem::exists(sock));  // the socket is removed on the way out
+  std::filesystem::remove(log);
 }
 
 }  // namespace
