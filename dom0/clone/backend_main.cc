@@ -21,6 +21,8 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <thread>
 
@@ -109,6 +111,7 @@ int main(int argc, char** argv) {
   // httplib keeps one thread per keep-alive connection.
   svr.new_task_queue = [] { return new httplib::ThreadPool(64); };
   svr.set_keep_alive_max_count(100000);
+  svr.set_tcp_nodelay(true);
 
   svr.Get(R"(/k/(.+))", [&](const httplib::Request& req, httplib::Response& res) {
     ++inflight;
@@ -172,6 +175,9 @@ int main(int argc, char** argv) {
   svr.set_socket_options([&](int fd) {
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // Accepted sockets inherit TCP_NODELAY: without it Nagle holds the body behind the
+    // headers until the peer's delayed ACK, 40 ms per request on keep-alive connections.
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     listen_fd = fd;
   });
   if (port == 0) {

@@ -14,5 +14,11 @@ CLONE_OUT ?= results/clone
 PKG_CLONE := haproxy wrk
 PACKAGES += $(PKG_CLONE)
 
+.PHONY: bench-clone
 
+bench-clone: build
+	mkdir -p $(CLONE_OUT)
+	$(BUILD)/tests/clone/bench/lull-clone-bench-activation --benchmark_min_time=0.5
+	$(BUILD)/tests/clone/bench/lull-clone-spike --traces $(TRACES) --out $(CLONE_OUT)
 
+BENCH_STEPS += bench-clone

@@ -44,6 +44,9 @@ Status Haproxy::Start(const HaproxyConfig& cfg, int primary_port, int primary_we
     << "  retries 3\n  option redispatch 1\n"
     << "  retry-on conn-failure empty-response response-timeout\n"
     << "  http-reuse safe\n"
+    // Small requests and answers: no Nagle/MSG_MORE coalescing, which otherwise meets
+    // the peer's delayed ACK now and then (40 ms tails).
+    << "  option http-no-delay\n"
     << "frontend fe\n"
     << "  bind 127.0.0.1:" << port_ << "\n"
     << "  default_backend be\n"

@@ -27,7 +27,7 @@ Status ProcessInstance::Start(int vcpus, int timeout_ms) {
 }
 
 Status ProcessInstance::Pause() {
-  Status s = proc_.Signal(SIGSTOP);
+  Status s = proc_.Pause();
   if (s.ok()) paused_ = true;
   return s;
 }

@@ -96,6 +96,23 @@ Status ChildProcess::Signal(int sig) const {
   return Status::Ok();
 }
 
+Status ChildProcess::Pause() {
+  Status s = Signal(SIGSTOP);
+  if (!s.ok()) return s;
+  int st = 0;
+  pid_t r;
+  do {
+    r = waitpid(pid_, &st, WUNTRACED);
+  } while (r < 0 && errno == EINTR);
+  if (r == pid_ && WIFSTOPPED(st)) return Status::Ok();
+  if (r == pid_) {  // it exited instead: reaped here
+    pid_ = -1;
+    if (out_fd_ >= 0) close(out_fd_);
+    out_fd_ = -1;
+  }
+  return Status::Unavailable(name_ + " exited instead of stopping");
+}
+
 bool ChildProcess::Alive() {
   if (pid_ <= 0) return false;
   int st;

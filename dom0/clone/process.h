@@ -26,6 +26,9 @@ class ChildProcess {
   // One line from the child's stdout (without '\n'), waiting at most timeout_ms.
   Status ReadLine(int timeout_ms, std::string* line);
   Status Signal(int sig) const;
+  // SIGSTOP, then waits (waitpid WUNTRACED) until the child is really stopped: kill()
+  // returns before the signal is delivered, and "paused" must mean "uses no CPU".
+  Status Pause();
   // True while the child has not exited (reaps it if it has).
   bool Alive();
   // SIGCONT + SIGTERM, wait up to grace_ms, then SIGKILL; reaps. OK if not running.

@@ -37,7 +37,7 @@ Status ParsePolicy(const std::string& name, Policy* out);
 struct SchedulerConfig {
   Policy policy = Policy::kPredictive;
   double high = 0.8;               // activate above this fraction of capacity
-  double low = 0.5;                // release below this fraction of the smaller capacity
+  double low = 0.6;                // release below this fraction of the smaller capacity
   double min_confidence = 0.5;
   int min_dwell_steps = 3;
   int calm_steps = 2;
