@@ -429,6 +429,18 @@ ProcessGuest::~ProcessGuest() {
   if (memfd_ >= 0) close(memfd_);
 }
 
+bool ProcessGuest::Exited() {
+  if (pid_ <= 0) return true;
+  if (owned_) {
+    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+      pid_ = -1;
+      return true;
+    }
+    return false;
+  }
+  return kill(pid_, 0) != 0;
+}
+
 void ProcessGuest::Kill() {
   if (pid_ <= 0) return;
   kill(pid_, SIGKILL);

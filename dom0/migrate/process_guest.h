@@ -91,6 +91,8 @@ class ProcessGuest : public GuestMemory {
   pid_t pid() const { return pid_; }
   const WorkloadConfig& workload() const { return workload_; }
   bool paused() const { return paused_; }
+  // Whether the guest process has ended (killed by a migration's release, or crashed).
+  bool Exited();
   // Ends the guest process now (the source after a committed migration).
   void Kill();
   // Lets the process run on after this object is gone.

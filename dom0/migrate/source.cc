@@ -116,7 +116,12 @@ class Source {
     double bytes_per_page = 0; // wire bytes per non-zero page, last round
     for (int round = 0;; ++round) {
       if (auto s = g_->CollectDirty(&dirty); !s.ok()) return s;
-      if (round > 0) {
+      if (round == 0) {
+        // Everything goes in the bulk round, whatever an earlier user of the tracking
+        // (a monitor measuring the dirty rate) already consumed; this scan only re-arms.
+        dirty.resize(g_->pages());
+        for (size_t i = 0; i < dirty.size(); ++i) dirty[i] = static_cast<uint32_t>(i);
+      } else {
         double est_ms = bw > 0 ? double(dirty.size()) * bytes_per_page / bw : 0;
         if (est_ms <= o_.max_downtime_ms) {
           st_->converged = true;

@@ -85,6 +85,8 @@ Conn& Conn::operator=(Conn&& o) noexcept {
     sent_ = o.sent_;
     received_ = o.received_;
     rate_ = o.rate_;
+    rate_start_ns_ = o.rate_start_ns_;
+    rate_bytes_ = o.rate_bytes_;
     o.fd_ = -1;
   }
   return *this;
