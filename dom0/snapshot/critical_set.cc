@@ -17,9 +17,10 @@ Status PredictCriticalSet(const std::vector<TouchTrace>& history,
     return Status::InvalidArgument("critical set: no first-touch traces to learn from");
   }
   if (!(opt.decay > 0 && opt.decay <= 1) || !(opt.min_scale > 0) ||
-      !(opt.max_scale >= opt.min_scale)) {
-    return Status::InvalidArgument("critical set: decay must be in (0, 1] and "
-                                   "0 < min_scale <= max_scale");
+      !(opt.max_scale >= opt.min_scale) ||
+      !(opt.min_probability > 0 && opt.min_probability <= 1)) {
+    return Status::InvalidArgument("critical set: decay and min_probability must be in "
+                                   "(0, 1] and 0 < min_scale <= max_scale");
   }
   struct Acc { double w = 0, pos = 0; };
   std::unordered_map<uint64_t, Acc> acc;
@@ -76,8 +77,7 @@ Status PredictCriticalSet(const std::vector<TouchTrace>& history,
     scale = std::clamp(activity_after_resume->p90 / (act / act_w), opt.min_scale, opt.max_scale);
   }
   cs.expected_pages = len / wsum * scale;
-  const uint64_t base = static_cast<uint64_t>(std::ceil(cs.expected_pages));
-  // Recall of the top `base` pages over each past trace.
+  // Recall of the top k pages over each past trace.
   auto recall_of = [&](uint64_t k) {
     std::unordered_set<uint64_t> top(cs.ranked.begin(),
                                      cs.ranked.begin() + static_cast<ptrdiff_t>(
@@ -95,11 +95,17 @@ Status PredictCriticalSet(const std::vector<TouchTrace>& history,
     }
     return r / wsum;
   };
-  const double stability = recall_of(base);
-  // Disagreement between traces widens the set (bounded by every page ever seen).
-  cs.cut = std::min<uint64_t>(cs.ranked.size(),
-                              static_cast<uint64_t>(std::ceil(static_cast<double>(base) *
-                                                              (2.0 - stability))));
+  // Cost-aware cut: a page is worth prefetching when P(touched) times the cost of its
+  // fault exceeds the cost of reading it ahead: P >= min_probability (= prefetch cost /
+  // fault cost), lowered by a busier forecast. P is the weighted frequency shrunk by one
+  // pseudo-trace of absence, so a page seen once in few traces is not taken for certain.
+  const double threshold = opt.min_probability / scale;
+  uint64_t cut = 0;
+  for (const auto& x : s) {
+    if (x.freq * wsum / (wsum + 1) < threshold) break;  // s is sorted by freq
+    ++cut;
+  }
+  cs.cut = cut;
   const double fc = activity_after_resume ? 0.5 + 0.5 * activity_after_resume->confidence : 0.75;
   cs.confidence = std::clamp(recall_of(cs.cut) * static_cast<double>(n) /
                              static_cast<double>(n + 1) * fc, 0.0, 1.0);

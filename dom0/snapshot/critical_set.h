@@ -9,9 +9,13 @@
 // Ranking: a page's score is its recency-weighted frequency over the traces (weight
 // `decay`^age, newest = 1); ties go to the page touched earlier on average (mean of
 // position / trace length). The ranked list is what the snapshot lays out first.
-// Cut (how many to prefetch): the weighted mean trace length, scaled by the forecast's p90
-// activity over the mean recorded activity (clamped to [min_scale, max_scale]: a busier
-// resume touches more), plus a margin that grows when the traces disagree.
+// Cut (how many to prefetch): the pages whose estimated touch probability (recency-
+// weighted frequency, shrunk by one pseudo-trace of absence) is at least
+// min_probability / scale, where min_probability is the break-even of prefetching
+// (cost of reading a page ahead / cost of a fault, measured by the caller) and scale is
+// the forecast's p90 activity over the mean recorded activity, clamped to
+// [min_scale, max_scale]: a busier resume touches more, so less likely pages pay off.
+// expected_pages reports the weighted mean trace length times that scale.
 // Confidence in [0, 1]: the weighted mean recall of the cut set over the past traces
 // (how much of each earlier first-touch set it would have covered), times n / (n + 1)
 // (few traces, less trust), times 0.5 + 0.5 * the forecast's confidence (0.75 when there
@@ -39,6 +43,7 @@ struct CriticalSetOptions {
   double decay = 0.8;      // weight of a trace one restore older
   double min_scale = 0.5;  // bounds of the forecast's scaling of the set size
   double max_scale = 2.0;
+  double min_probability = 0.3;  // prefetch cost / fault cost (break-even probability)
 };
 
 struct CriticalSet {

@@ -37,22 +37,23 @@ class Installer {
   bool Claim(uint64_t p) { return claimed_[p].exchange(1, std::memory_order_acq_rel) == 0; }
   bool Claimed(uint64_t p) const { return claimed_[p].load(std::memory_order_acquire) != 0; }
 
-  // Installs a decoded page the caller claimed (wakes any thread faulting on it).
-  Status Install(uint64_t p, const uint8_t* page) {
+  // Installs `k` consecutive decoded pages from p on that the caller claimed, in one
+  // UFFDIO_COPY (wakes any thread faulting on them).
+  Status Install(uint64_t p, const uint8_t* src, uint64_t k = 1) {
     uint8_t* dst = mem_ + p * kPageBytes;
     if (uffd_ < 0) {
-      std::memcpy(dst, page, kPageBytes);
+      std::memcpy(dst, src, k * kPageBytes);
     } else {
       uffdio_copy c{};
       c.dst = reinterpret_cast<uintptr_t>(dst);
-      c.src = reinterpret_cast<uintptr_t>(page);
-      c.len = kPageBytes;
+      c.src = reinterpret_cast<uintptr_t>(src);
+      c.len = k * kPageBytes;
       if (::ioctl(uffd_, UFFDIO_COPY, &c) != 0 && errno != EEXIST) {
         return Status::Internal("UFFDIO_COPY page " + std::to_string(p) + ": " +
                                 std::strerror(errno));
       }
     }
-    resident_.fetch_add(1, std::memory_order_acq_rel);
+    resident_.fetch_add(k, std::memory_order_acq_rel);
     return Status::Ok();
   }
   Status InstallZero(uint64_t p) {
@@ -147,34 +148,97 @@ Status StreamPages(Installer& in, uint32_t fi, const std::vector<uint64_t>& page
   rep->queue_depth = r->queue_depth();
   // Decoding (LZ4 + hash + UFFDIO_COPY) costs about as much as the read, so it runs on
   // `decoders` threads: this one between completions, helpers while the I/O is in flight.
-  // A page is taken (CAS on `next`) only once its chunk has fully arrived.
+  // The unit of work is a run: pages consecutive in guest memory whose chunks are
+  // consecutive in the file (a critical set laid out in address order gives long runs),
+  // installed with one UFFDIO_COPY. A run is taken (CAS on `next`) once it has arrived.
+  constexpr size_t kMaxRun = 64;
+  std::vector<size_t> run_start;  // index into pages; run r is [run_start[r], run_start[r+1])
+  for (size_t i = 0; i < pages.size(); ++i) {
+    const bool joins = i > 0 && pages[i] == pages[i - 1] + 1 &&
+                       i - run_start.back() < kMaxRun &&
+                       chunk_of(pages[i]).offset ==
+                           chunk_of(pages[i - 1]).offset + chunk_of(pages[i - 1]).stored_bytes;
+    if (!joins) run_start.push_back(i);
+  }
+  const size_t runs = run_start.size();
+  run_start.push_back(pages.size());
   std::atomic<uint64_t> have{0};
   std::atomic<size_t> next{0};
   std::atomic<bool> read_done{false};
-  auto arrived = [&](size_t i) {
-    const ChunkEntry& c = chunk_of(pages[i]);
+  auto arrived = [&](size_t r) {
+    const ChunkEntry& c = chunk_of(pages[run_start[r + 1] - 1]);
     return c.offset + c.stored_bytes - begin <= have.load(std::memory_order_acquire);
   };
-  // Decodes available pages; returns false when this thread should stop looking.
-  auto drain = [&](bool wait) {
-    uint8_t page[kPageBytes];
-    for (;;) {
-      if (in.failed()) return;
-      size_t i = next.load(std::memory_order_acquire);
-      if (i >= pages.size()) return;
-      if (!arrived(i)) {
-        if (!wait || read_done.load(std::memory_order_acquire)) return;
-        std::this_thread::yield();
+  // Installs run r: claims its pages, checks each chunk, copies the claimed stretches.
+  auto install_run = [&](size_t r, uint8_t* scratch) {
+    const size_t a = run_start[r], b = run_start[r + 1];
+    // Fast path: raw chunks (the critical region) are checked and copied in place.
+    size_t general = a;  // where the general path (decode into scratch) starts
+    bool raw = true;
+    for (size_t i = a; i < b && raw; ++i) raw = chunk_of(pages[i]).codec == kRaw;
+    if (raw) {
+      size_t claimed = a;
+      while (claimed < b && in.Claim(pages[claimed])) ++claimed;
+      const uint8_t* base = buf.data() + (chunk_of(pages[a]).offset - begin);
+      for (size_t i = a; i < claimed; ++i) {
+        const uint8_t* src = nullptr;
+        Status d = ch.CheckChunk(ch.loc(pages[i]).file, ch.loc(pages[i]).chunk,
+                                 base + (i - a) * kPageBytes, scratch, &src);
+        if (!d.ok()) {
+          if (i > a) (void)in.Install(pages[a], base, i - a);
+          for (size_t j = i; j < claimed; ++j) in.Fail(pages[j], d);
+          return;
+        }
+      }
+      if (claimed > a) {
+        if (Status st = in.Install(pages[a], base, claimed - a); !st.ok()) return in.Record(st);
+      }
+      // Someone else claimed pages[claimed]; the rest goes the general way below.
+      general = claimed + 1;
+      if (general >= b) return;
+    }
+    size_t from = general;  // start of the stretch being gathered in scratch
+    auto flush = [&](size_t to) -> bool {
+      if (to == from) return true;
+      Status st = in.Install(pages[from], scratch, to - from);
+      if (!st.ok()) in.Record(st);
+      return st.ok();
+    };
+    for (size_t i = general; i < b; ++i) {
+      const uint64_t p = pages[i];
+      if (!in.Claim(p)) {  // a fault got there first; install what we have so far
+        if (!flush(i)) return;
+        from = i + 1;
         continue;
       }
-      if (!next.compare_exchange_weak(i, i + 1, std::memory_order_acq_rel)) continue;
-      const uint64_t p = pages[i];
-      if (!in.Claim(p)) continue;
       const ChunkEntry& c = chunk_of(p);
-      Status d = ch.DecodeChunk(ch.loc(p).file, ch.loc(p).chunk,
-                                buf.data() + (c.offset - begin), page);
-      if (!d.ok()) return in.Fail(p, d);
-      if (Status st = in.Install(p, page); !st.ok()) return in.Record(st);
+      uint8_t* slot = scratch + (i - from) * kPageBytes;
+      const uint8_t* src = nullptr;
+      Status d = ch.CheckChunk(ch.loc(p).file, ch.loc(p).chunk,
+                               buf.data() + (c.offset - begin), slot, &src);
+      if (!d.ok()) {
+        flush(i);
+        return in.Fail(p, d);
+      }
+      if (src != slot) std::memcpy(slot, src, kPageBytes);
+    }
+    flush(b);
+  };
+  auto drain = [&](bool wait) {
+    AlignedBuffer scratch(kMaxRun * kPageBytes);
+    for (;;) {
+      if (in.failed()) return;
+      size_t r = next.load(std::memory_order_acquire);
+      if (r >= runs) return;
+      if (!arrived(r)) {
+        if (!wait || read_done.load(std::memory_order_acquire)) return;
+        // Sleep until more has arrived (no spinning: the reader needs the CPU).
+        const uint64_t seen = have.load(std::memory_order_acquire);
+        if (!arrived(r) && !read_done.load(std::memory_order_acquire)) have.wait(seen);
+        continue;
+      }
+      if (!next.compare_exchange_weak(r, r + 1, std::memory_order_acq_rel)) continue;
+      install_run(r, scratch.data());
     }
   };
   std::vector<std::thread> helpers;
@@ -182,6 +246,7 @@ Status StreamPages(Installer& in, uint32_t fi, const std::vector<uint64_t>& page
   const int64_t t0 = NowNs();
   Status s = r->Read(begin, len, buf.data(), [&](uint64_t got) -> Status {
     have.store(got, std::memory_order_release);
+    have.notify_all();
     drain(false);
     if (progress) {
       const double el = static_cast<double>(NowNs() - t0) * 1e-9;
@@ -193,6 +258,8 @@ Status StreamPages(Installer& in, uint32_t fi, const std::vector<uint64_t>& page
   if (!s.ok()) in.Record(s);
   drain(false);
   read_done.store(true, std::memory_order_release);
+  have.fetch_add(1, std::memory_order_release);  // wake the helpers to see read_done
+  have.notify_all();
   for (auto& t : helpers) t.join();
   if (s.ok() && in.failed()) s = in.error();
   if (seconds) *seconds += static_cast<double>(NowNs() - t0) * 1e-9;
@@ -230,7 +297,7 @@ Status StreamSet(Installer& in, const std::vector<uint64_t>& want, const UringOp
 
 // Serves missing-page faults until `stop`; records the first-touch order.
 void HandleFaults(int uffd, Installer& in, const std::atomic<bool>& stop,
-                  std::vector<uint64_t>* trace) {
+                  std::vector<uint64_t>* trace, std::vector<int64_t>* when) {
   const uintptr_t base = reinterpret_cast<uintptr_t>(in.mem());
   uffd_msg msgs[64];
   while (!stop.load(std::memory_order_acquire)) {
@@ -243,6 +310,7 @@ void HandleFaults(int uffd, Installer& in, const std::atomic<bool>& stop,
       if (msgs[i].event != UFFD_EVENT_PAGEFAULT) continue;
       const uint64_t p = (msgs[i].arg.pagefault.address - base) / kPageBytes;
       trace->push_back(p);
+      when->push_back(NowNs());
       in.NoteFault();
       if (in.Claimed(p)) {
         in.Wake(p);  // someone else is installing it; their copy wakes us, this re-checks
@@ -340,8 +408,10 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
   // 4. Run the guest while faults are served and the rest arrives.
   std::atomic<bool> stop{false};
   std::thread handler;
+  std::vector<int64_t> fault_ns;
   if (uffd >= 0) {
-    handler = std::thread(HandleFaults, uffd, std::ref(in), std::cref(stop), &rep.first_touch);
+    handler = std::thread(HandleFaults, uffd, std::ref(in), std::cref(stop), &rep.first_touch,
+                          &fault_ns);
   }
   GuestContext ctx(gm->data(), gm->bytes());
   Status guest_status;
@@ -360,7 +430,7 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
     if (opt.mode == RestoreMode::kPrefetch) {
       // The fill yields to the guest's start: the disk first serves its demand faults
       // (a miss of the prediction), and streams the rest once the guest has done its
-      // first useful work, finished, or gone kFillQuietNs without a fault.
+      // first useful work, finished, or gone fill_quiet_ns without a fault.
       const int64_t start = NowNs();
       while (!ctx.marked() && !guest_done.load() && !in.failed()) {
         const int64_t quiet_since = std::max(start, in.last_fault_ns());
@@ -375,20 +445,31 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
   Status fs;
   if (opt.mode == RestoreMode::kPrefetch) fs = fill();
   if (vcpu.joinable()) vcpu.join();
-  if (opt.mode == RestoreMode::kLazy && fs.ok() && !in.failed()) fs = fill();
+  if (opt.mode == RestoreMode::kLazy && fs.ok() && !in.failed() && !opt.record_only) {
+    fs = fill();
+  }
   if (!fs.ok()) in.Record(fs);
   if (opt.mode != RestoreMode::kEager) rep.t_resident = since();
   stop.store(true, std::memory_order_release);
   if (handler.joinable()) handler.join();
   if (in.failed()) return in.error();  // the mapping is destroyed with gm
   if (!guest_status.ok()) return guest_status;
+  rep.t_guest_done = guest ? static_cast<double>(guest_done_ns - t0) * 1e-9 : rep.t_guest_start;
+  rep.t_first_work = ctx.marked() ? static_cast<double>(ctx.marked_ns() - t0) * 1e-9
+                                  : rep.t_guest_done;
+  rep.faults = rep.first_touch.size();
+  const int64_t mark = ctx.marked() ? ctx.marked_ns() : guest_done_ns;
+  rep.faults_before_first_work = static_cast<uint64_t>(
+      std::upper_bound(fault_ns.begin(), fault_ns.end(), mark) - fault_ns.begin());
+  rep.bytes_read = in.bytes_read();
+  if (opt.record_only) {
+    if (report) *report = std::move(rep);
+    return Status::Ok();  // the partial mapping is destroyed with gm
+  }
   if (in.resident() != n) {
     return Status::Internal("restore: " + std::to_string(in.resident()) + " of " +
                             std::to_string(n) + " pages present at the end");
   }
-  rep.t_guest_done = guest ? static_cast<double>(guest_done_ns - t0) * 1e-9 : rep.t_guest_start;
-  rep.t_first_work = ctx.marked() ? static_cast<double>(ctx.marked_ns() - t0) * 1e-9
-                                  : rep.t_guest_done;
 
   // 5. Verify the whole image against the manifest.
   if (opt.verify) {
@@ -407,8 +488,6 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
     uffdio_range r{reinterpret_cast<uintptr_t>(gm->data()), gm->bytes()};
     (void)::ioctl(uffd, UFFDIO_UNREGISTER, &r);
   }
-  rep.faults = rep.first_touch.size();
-  rep.bytes_read = in.bytes_read();
   if (report) *report = std::move(rep);
   *out = std::move(gm);
   return Status::Ok();

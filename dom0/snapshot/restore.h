@@ -55,7 +55,10 @@ struct RestoreOptions {
   UringOptions uring;
   unsigned decoders = 2;  // threads decoding prefetched/eager chunks (the fill uses one)
   bool verify = true;
-  int64_t fill_quiet_ns = 10'000'000;  // prefetch: fill starts after this long without a fault
+  // Record only (REAP's record phase): the lazy restore ends when the guest has run, with
+  // its first touches in the report and no memory returned (no fill, no verify).
+  bool record_only = false;
+  int64_t fill_quiet_ns = 50'000'000;  // prefetch: fill starts after this long without a fault
   std::function<void(const RestoreProgress&)> progress;
 };
 
@@ -68,6 +71,7 @@ struct RestoreReport {
   double t_verified = 0;
   uint64_t bytes_read = 0;    // from the snapshot files, all phases
   uint64_t faults = 0;        // userfaultfd missing-page faults served
+  uint64_t faults_before_first_work = 0;  // first_touch[0, this) came before the mark
   uint64_t prefetched_pages = 0;
   uint64_t prefetch_bytes = 0;
   double prefetch_seconds = 0;  // the prefetch read, first submission to last completion

@@ -327,8 +327,8 @@ Hash128 SnapshotChain::page_hash(uint64_t page) const {
   return {c.hash_lo, c.hash_hi};
 }
 
-Status SnapshotChain::DecodeChunk(uint32_t file, uint32_t chunk, const uint8_t* stored,
-                                  uint8_t* page_out) const {
+Status SnapshotChain::CheckChunk(uint32_t file, uint32_t chunk, const uint8_t* stored,
+                                 uint8_t* scratch, const uint8_t** page) const {
   const SnapshotFile& f = files_[file];
   const ChunkEntry& c = f.chunks[chunk];
   auto where = [&] {
@@ -336,17 +336,26 @@ Status SnapshotChain::DecodeChunk(uint32_t file, uint32_t chunk, const uint8_t* 
            std::to_string(c.offset) + " (" + std::to_string(c.stored_bytes) + " bytes): ";
   };
   if (c.codec == kRaw) {
-    std::memcpy(page_out, stored, kPageBytes);
+    *page = stored;
   } else {
     int n = LZ4_decompress_safe(reinterpret_cast<const char*>(stored),
-                                reinterpret_cast<char*>(page_out),
+                                reinterpret_cast<char*>(scratch),
                                 static_cast<int>(c.stored_bytes), kPageBytes);
     if (n != static_cast<int>(kPageBytes)) return Status::Corruption(where() + "LZ4 data is corrupt");
+    *page = scratch;
   }
-  if (PageHash(page_out) != Hash128{c.hash_lo, c.hash_hi}) {
+  if (PageHash(*page) != Hash128{c.hash_lo, c.hash_hi}) {
     return Status::Corruption(where() + "checksum mismatch");
   }
   return Status::Ok();
+}
+
+Status SnapshotChain::DecodeChunk(uint32_t file, uint32_t chunk, const uint8_t* stored,
+                                  uint8_t* page_out) const {
+  const uint8_t* page = nullptr;
+  Status s = CheckChunk(file, chunk, stored, page_out, &page);
+  if (s.ok() && page != page_out) std::memcpy(page_out, page, kPageBytes);
+  return s;
 }
 
 Status SnapshotChain::ReadPage(uint64_t page, uint8_t* out, uint64_t* read_bytes) const {
@@ -443,6 +452,7 @@ Status WriteSnapshot(const std::string& dir, const uint8_t* mem, uint64_t pages,
   WriteReport rep;
   char cbuf[LZ4_COMPRESSBOUND(kPageBytes)];
 
+  bool critical_phase = true;
   auto place = [&](uint64_t p) -> Status {
     if (placed[p] || !listed[p]) return Status::Ok();
     placed[p] = 1;
@@ -467,8 +477,10 @@ Status WriteSnapshot(const std::string& dir, const uint8_t* mem, uint64_t pages,
     c.offset = out.offset();
     c.hash_lo = hashes[p].lo;
     c.hash_hi = hashes[p].hi;
-    int n = LZ4_compress_default(reinterpret_cast<const char*>(src), cbuf, kPageBytes,
-                                 sizeof(cbuf));
+    int n = (critical_phase && !opt.compress_critical)
+                ? 0
+                : LZ4_compress_default(reinterpret_cast<const char*>(src), cbuf, kPageBytes,
+                                       sizeof(cbuf));
     Status st;
     if (n > 0 && n < static_cast<int>(kPageBytes)) {
       c.codec = kLz4;
@@ -494,6 +506,7 @@ Status WriteSnapshot(const std::string& dir, const uint8_t* mem, uint64_t pages,
     if (Status st = place(p); !st.ok()) return st;
   }
   h.critical_bytes = out.offset() - kHeaderBytes;
+  critical_phase = false;
   // 2. Cold tier, then 3. hot tier (read last by the background fill).
   for (int hot = 0; hot < 2; ++hot) {
     for (uint64_t p = 0; p < pages; ++p) {

@@ -15,8 +15,16 @@ constexpr uint64_t kMagic = 0x31564b4c4c554cull;  // "LULLKV1"
 constexpr uint64_t kSlot = 256;
 constexpr uint64_t kPage = 4096;
 
+// The program's own pages: request handlers ("code" and their runtime data), one path of
+// kPathPages pages per request type, shared by every query of that type - the part of a
+// resumed guest's first touches that is the same from one resume to the next.
+constexpr uint64_t kTypes = 48;
+constexpr uint64_t kPathPages = 32;
+constexpr uint64_t kRuntimePages = 2048;  // 8 MiB of code, libraries, runtime heap
+
 struct Header {
   uint64_t magic, nbuckets, buckets_off, nrecords, heap_off, heap_bytes;
+  uint64_t runtime_off, runtime_pages;
 };
 struct Record {
   uint64_t key, next;
@@ -65,12 +73,16 @@ Status KvBuild(uint8_t* mem, uint64_t bytes, const KvConfig& cfg, uint64_t* reco
   uint64_t nrec = store / (kSlot + 8) * 9 / 10;
   uint64_t nb = 1;
   while (nb < nrec / 2) nb <<= 1;
-  Header h{kMagic, nb, kPage, nrec, 0, 0};
+  Header h{kMagic, nb, kPage, nrec, 0, 0, 0, 0};
+  h.runtime_pages = std::min<uint64_t>(kRuntimePages, pages / 16);
+  h.runtime_off = kPage;
+  h.buckets_off = h.runtime_off + h.runtime_pages * kPage;
   h.heap_off = h.buckets_off + ((nb * 8 + kPage - 1) / kPage) * kPage;
   h.heap_bytes = ((nrec * kSlot * 10 / 9 + kPage - 1) / kPage) * kPage;  // slack: fragmentation
   if (h.heap_off + h.heap_bytes > bytes) return Status::Internal("kv guest: store does not fit");
   std::memset(mem, 0, h.heap_off + h.heap_bytes);
   std::memcpy(mem, &h, sizeof(h));
+  FillText(mem + h.runtime_off, h.runtime_pages * kPage, cfg.seed ^ 0xc0de);
 
   // Shuffled slot order: the heap of a long-lived process.
   const uint64_t nslots = h.heap_bytes / kSlot;
@@ -110,7 +122,8 @@ Status KvQuery(const uint8_t* mem, uint64_t bytes, uint64_t n, double zipf_s, ui
   std::memcpy(&h, mem, sizeof(h));
   if (h.magic != kMagic || h.nbuckets == 0 || (h.nbuckets & (h.nbuckets - 1)) != 0 ||
       h.buckets_off + h.nbuckets * 8 > bytes || h.heap_off + h.heap_bytes > bytes ||
-      h.nrecords == 0) {
+      h.nrecords == 0 || h.runtime_pages == 0 ||
+      h.runtime_off + h.runtime_pages * kPage > bytes) {
     return Status::Corruption("kv guest: header at offset 0 is not a kv store");
   }
   const auto* buckets = reinterpret_cast<const uint64_t*>(mem + h.buckets_off);
@@ -121,6 +134,14 @@ Status KvQuery(const uint8_t* mem, uint64_t bytes, uint64_t n, double zipf_s, ui
   const double top = std::pow(static_cast<double>(h.nrecords) + 1, a) - 1;
   KvResult res;
   for (uint64_t q = 0; q < n; ++q) {
+    // The handler of this request's type runs first (reads its code path).
+    const uint64_t type = rng() % kTypes;
+    uint64_t code = 0;
+    for (uint64_t j = 0; j < kPathPages; ++j) {
+      const uint64_t pg = Mix(type * kPathPages + j) % h.runtime_pages;
+      code += mem[h.runtime_off + pg * kPage + (j * 64) % kPage];
+    }
+    res.checksum += code;
     const double x = std::pow(top * u(rng) + 1, 1 / a);
     const uint64_t rank = std::min<uint64_t>(static_cast<uint64_t>(x) - 1, h.nrecords - 1);
     const uint64_t key = KeyOf(Mix(rank) % h.nrecords);  // hot keys scattered over the heap

@@ -2,7 +2,10 @@
 //
 // A guest here is a memory mapping plus a vCPU thread. To give restores a realistic
 // first-touch pattern (not uniform random) the guest keeps a key-value store in its own
-// memory: a header page, a hash-bucket array, and records allocated from a fragmented
+// memory: a header page, the program's runtime pages (8 MiB of request handlers - "code"
+// and runtime data - each of 48 request types reads its own path of 32 pages, as a
+// resumed process runs the same code whatever the request), a hash-bucket array, and
+// records allocated from a fragmented
 // heap (slots handed out in shuffled order, as an allocator that has lived a while does),
 // and the rest of memory filled like a working OS would (text-like data that compresses
 // about 2-3x, and zero pages). Everything is addressed by offsets, so the store works at

@@ -107,8 +107,8 @@ TEST(Restore, LazyRecordsFirstTouchesAndPrefetchOfThemRemovesTheFaults) {
   std::vector<uint64_t> sorted = rec.first_touch;
   std::sort(sorted.begin(), sorted.end());
   EXPECT_EQ(std::adjacent_find(sorted.begin(), sorted.end()), sorted.end());
-  // Not uniform: far fewer pages than the guest has.
-  EXPECT_LT(rec.first_touch.size(), f.mem.size() / kP / 4);
+  // Not uniform: 3000 queries of ~34 page reads each touch under half the guest.
+  EXPECT_LT(rec.first_touch.size(), f.mem.size() / kP / 2);
 
   // Snapshot again with the recorded set laid out first; the same work then faults on
   // nothing (the fill may race the guest, but every page it touches is prefetched).

@@ -1,0 +1,412 @@
+// `make bench-snapshot`: resume of 256 MiB and 2 GiB process-backed guests, side by side:
+//   (a) lazy demand paging, one page per fault (userfaultfd, pread per page),
+//   (b) eager: read the whole image (io_uring, O_DIRECT), then run,
+//   (c) lull: prefetch the predicted critical set (io_uring), run, fill the rest behind.
+// The guest's work is a kv store in its memory answering Zipf-distributed queries; the
+// "first useful work" is its first --first answers. The critical set is learnt from
+// --records lazy restores with other query seeds (REAP's record phase), cut by the
+// forecast of a Bitbrains VM's activity when the traces are present. fio reads the same
+// snapshot file in the same run (same block size and queue depth, O_DIRECT) for the
+// bandwidth reference. The page cache is dropped before every restore (said if not allowed).
+// Timings go through Google Benchmark (manual time = time to first useful work); the
+// table and the ratios against the targets are printed at the end.
+#include <benchmark/benchmark.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "dom0/snapshot/critical_set.h"
+#include "dom0/snapshot/restore.h"
+#include "dom0/snapshot/store.h"
+#include "dom0/snapshot/uring_reader.h"
+#include "dom0/snapshot/workload.h"
+#include "forecast/guest_forecaster.h"
+#include "forecast/traces.h"
+
+namespace snap = lull::snapshot;
+using lull::Status;
+
+namespace {
+
+struct Args {
+  std::string dir = "build/snapshot-bench";
+  std::vector<uint64_t> sizes_mib = {256, 2048};
+  int reps = 3;
+  int records = 3;
+  uint64_t queries = 20000;
+  std::vector<uint64_t> firsts = {200, 2000};  // profiles: startup, serving
+  std::string traces = LULL_TRACES_DIR;
+  bool keep = false;
+};
+
+bool g_drop_ok = true;
+
+void DropCaches() {
+  ::sync();
+  std::ofstream f("/proc/sys/vm/drop_caches");
+  if (!(f << "3\n") || !f.flush()) g_drop_ok = false;
+}
+
+[[noreturn]] void Die(const std::string& what, const Status& s) {
+  std::fprintf(stderr, "lull-bench-snapshot: %s: %s\n", what.c_str(), s.ToString().c_str());
+  std::exit(1);
+}
+
+struct Fio {
+  double mib_s = 0;
+  bool ok = false;
+  std::string error;
+};
+
+// fio's sequential read of [0, size) of `path`, O_DIRECT, io_uring.
+Fio RunFio(const std::string& path, uint64_t size, uint64_t bs, unsigned qd) {
+  Fio r;
+  const std::string cmd = "fio --name=seq --filename=" + path + " --readonly --rw=read --bs=" +
+                          std::to_string(bs) + " --direct=1 --ioengine=io_uring --iodepth=" +
+                          std::to_string(qd) + " --size=" + std::to_string(size) +
+                          " --output-format=json 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) {
+    r.error = "cannot run fio";
+    return r;
+  }
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
+  const int rc = ::pclose(p);
+  auto j = nlohmann::json::parse(out.substr(std::min(out.find('{'), out.size())), nullptr, false);
+  if (rc != 0 || j.is_discarded() || !j.contains("jobs")) {
+    r.error = "fio failed (is the Debian package fio installed?): " + out.substr(0, 200);
+    return r;
+  }
+  r.mib_s = j["jobs"][0]["read"]["bw_bytes"].get<double>() / (1 << 20);
+  r.ok = true;
+  return r;
+}
+
+struct Sample {
+  double start = 0, early_faults = 0;
+  double first = 0, resident = 0, mib_read = 0, faults = 0, pre_mib_s = 0, pre_mib = 0;
+};
+
+struct Case {
+  uint64_t mib = 0;
+  uint64_t first = 0;  // answers that make the first useful work
+  double t_fault = 0, min_probability = 0;
+  std::string dir, file;
+  std::unique_ptr<snap::SnapshotChain> chain;
+  snap::CriticalSet cs;
+  bool forecast_used = false;
+  double forecast_p90 = 0;
+  unsigned qd = 8;
+  std::vector<snap::QdMeasurement> qd_table;
+  uint64_t record_pages = 0;
+  Fio fio_full, fio_crit;
+  uint64_t crit_bytes = 0, file_bytes = 0;
+  std::map<snap::RestoreMode, std::vector<Sample>> samples;
+};
+
+snap::GuestFn KvGuest(const Args& a, uint64_t first, uint64_t seed, snap::KvResult* res) {
+  return [&a, first, seed, res](snap::GuestContext& ctx) {
+    return snap::KvQuery(ctx.mem(), ctx.bytes(), a.queries, 0.99, seed, first,
+                         [&] { ctx.MarkUsefulWork(); }, res);
+  };
+}
+
+// The activity a Bitbrains VM's forecaster predicts after "resume", and the activity it
+// had at the record restores (three earlier steps). False when the traces are absent.
+bool ForecastActivity(const Args& a, std::vector<double>* recorded,
+                      lull::forecast::Distribution* next) {
+  const std::string f = a.traces + "/bitbrains_rnd/2013-8/105.csv";
+  if (!std::filesystem::exists(f)) return false;
+  lull::forecast::Series cpu, mem;
+  if (!lull::forecast::LoadBitbrainsFile(f, &cpu, &mem, nullptr).ok()) return false;
+  lull::forecast::GuestForecaster g;
+  const size_t n = std::min<size_t>(cpu.values.size(), 1500);
+  for (size_t i = 0; i < n; ++i) {
+    if (!g.observe(cpu.values[i], mem.values[i]).ok()) return false;
+    if (i + 1 == n - 300 || i + 1 == n - 200 || i + 1 == n - 100) {
+      const double v = cpu.values[i];
+      recorded->push_back(std::isnan(v) ? 0.0 : std::min(1.0, v));
+    }
+  }
+  *next = g.forecast_cpu(1);
+  return true;
+}
+
+void Setup(const Args& a, Case* c) {
+  const uint64_t pages = c->mib << 8;
+  std::printf("== guest %llu MiB, first work = %llu answers: building the kv store, "
+              "snapshot, %d record restores\n", static_cast<unsigned long long>(c->mib),
+              static_cast<unsigned long long>(c->first), a.records);
+  std::fflush(stdout);
+  void* m = ::mmap(nullptr, pages * snap::kPageBytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) Die("mmap", Status::Unavailable("out of memory"));
+  auto* mem = static_cast<uint8_t*>(m);
+  snap::KvConfig kc;
+  if (Status s = snap::KvBuild(mem, pages * snap::kPageBytes, kc, nullptr); !s.ok()) Die("build", s);
+  c->dir = a.dir + "/guest-" + std::to_string(c->mib) + "-" + std::to_string(c->first);
+  std::filesystem::remove_all(c->dir);
+  std::filesystem::create_directories(c->dir);
+  snap::WriteReport wr;
+  if (Status s = snap::WriteSnapshot(c->dir, mem, pages, {}, &wr); !s.ok()) Die("snapshot", s);
+
+  // Record: lazy restores with other query seeds; the trace up to the first useful work.
+  std::vector<double> recorded;
+  lull::forecast::Distribution next;
+  c->forecast_used = ForecastActivity(a, &recorded, &next);
+  c->forecast_p90 = next.p90;
+  std::unique_ptr<snap::SnapshotChain> chain;
+  if (Status s = snap::SnapshotChain::Open(wr.path, &chain); !s.ok()) Die("open", s);
+  std::vector<snap::TouchTrace> traces;
+  double t_first = 0;
+  uint64_t n_faults = 0;
+  for (int r = 0; r < a.records; ++r) {
+    snap::RestoreOptions o;
+    o.mode = snap::RestoreMode::kLazy;
+    o.record_only = true;
+    snap::KvResult kv;
+    std::unique_ptr<snap::GuestMemory> out;
+    snap::RestoreReport rep;
+    DropCaches();
+    if (Status s = snap::Restore(*chain, o,
+                                 KvGuest(a, c->first, 100 + static_cast<uint64_t>(r), &kv), &out,
+                                 &rep); !s.ok()) {
+      Die("record restore", s);
+    }
+    t_first += rep.t_first_work;
+    n_faults += rep.faults_before_first_work;
+    snap::TouchTrace t;
+    t.pages.assign(rep.first_touch.begin(),
+                   rep.first_touch.begin() + static_cast<ptrdiff_t>(rep.faults_before_first_work));
+    t.activity = c->forecast_used ? recorded[static_cast<size_t>(r) % recorded.size()] : -1;
+    c->record_pages += t.pages.size();
+    traces.push_back(std::move(t));
+  }
+  c->record_pages /= static_cast<uint64_t>(std::max(1, a.records));
+  // Break-even probability of prefetching a page: its read-ahead cost (4 KiB at fio's
+  // sequential bandwidth on this file system) over the cost of a fault (from the records).
+  const Fio fio0 = RunFio(wr.path, snap::AlignDown(wr.file_bytes), 1 << 20, 8);
+  c->t_fault = n_faults ? t_first / static_cast<double>(n_faults) : 1e-4;
+  const double t_read = fio0.ok ? snap::kPageBytes / (fio0.mib_s * (1 << 20)) : 4e-6;
+  snap::CriticalSetOptions co;
+  co.min_probability = std::clamp(t_read / c->t_fault, 0.01, 1.0);
+  c->min_probability = co.min_probability;
+  if (Status s = snap::PredictCriticalSet(traces, c->forecast_used ? &next : nullptr, pages, co,
+                                          &c->cs); !s.ok()) {
+    Die("predict", s);
+  }
+  // The snapshot lull keeps: the critical set laid out first.
+  snap::WriteOptions wo;
+  // The whole cut is loaded before the guest runs, so its order on disk only matters for
+  // the copy: address order turns neighbours into one UFFDIO_COPY.
+  wo.critical.assign(c->cs.ranked.begin(),
+                     c->cs.ranked.begin() + static_cast<ptrdiff_t>(c->cs.cut));
+  std::sort(wo.critical.begin(), wo.critical.end());
+  wo.force_base = true;
+  if (Status s = snap::WriteSnapshot(c->dir, mem, pages, wo, &wr); !s.ok()) Die("snapshot", s);
+  ::munmap(mem, pages * snap::kPageBytes);
+  std::filesystem::remove(snap::GenerationPath(c->dir, 1));
+  c->file = wr.path;
+  if (Status s = snap::SnapshotChain::Open(c->file, &c->chain); !s.ok()) Die("open", s);
+  c->crit_bytes = c->chain->file(0).header.critical_bytes;
+  c->file_bytes = wr.file_bytes;
+
+  // Queue depth by measurement, then fio on the same file with the same geometry.
+  if (Status s = snap::CalibrateQueueDepth(c->file, 64 << 20, 1 << 20, &c->qd, &c->qd_table);
+      !s.ok()) {
+    Die("calibrate", s);
+  }
+  c->fio_full = RunFio(c->file, snap::AlignDown(c->file_bytes), 1 << 20, c->qd);
+  c->fio_crit = RunFio(c->file, snap::AlignUp(c->crit_bytes + snap::kHeaderBytes), 1 << 20, c->qd);
+}
+
+void RunMode(benchmark::State& st, const Args* a, Case* c, snap::RestoreMode mode) {
+  int iter = 0;
+  for (auto _ : st) {
+    DropCaches();
+    snap::RestoreOptions o;
+    o.mode = mode;
+    o.prefetch_pages = c->cs.cut;
+    o.uring.queue_depth = c->qd;
+    snap::KvResult kv;
+    std::unique_ptr<snap::GuestMemory> out;
+    snap::RestoreReport rep;
+    // The same query seeds for every mode, none of them seen by the record phase.
+    Status s = snap::Restore(*c->chain, o,
+                             KvGuest(*a, c->first, 900 + static_cast<uint64_t>(iter++), &kv),
+                             &out, &rep);
+    if (!s.ok()) {
+      st.SkipWithError(s.ToString().c_str());
+      return;
+    }
+    if (kv.found != a->queries) st.SkipWithError("the guest lost records");
+    st.SetIterationTime(rep.t_first_work);
+    Sample x;
+    x.first = rep.t_first_work;
+    x.start = rep.t_guest_start;
+    x.early_faults = static_cast<double>(rep.faults_before_first_work);
+    x.resident = rep.t_resident;
+    x.mib_read = static_cast<double>(rep.bytes_read) / (1 << 20);
+    x.faults = static_cast<double>(rep.faults);
+    x.pre_mib = static_cast<double>(rep.prefetch_bytes) / (1 << 20);
+    x.pre_mib_s = rep.prefetch_seconds > 0 ? x.pre_mib / rep.prefetch_seconds : 0;
+    c->samples[mode].push_back(x);
+  }
+  const auto& v = c->samples[mode];
+  double res = 0, mib = 0, f = 0;
+  for (const auto& x : v) {
+    res += x.resident;
+    mib += x.mib_read;
+    f += x.faults;
+  }
+  const double n = static_cast<double>(std::max<size_t>(1, v.size()));
+  st.counters["resident_s"] = res / n;
+  st.counters["MiB_read"] = mib / n;
+  st.counters["faults"] = f / n;
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+void Report(const Args& a, const Case& c) {
+  using M = snap::RestoreMode;
+  auto med = [&](M m, double Sample::*f) {
+    std::vector<double> v;
+    if (auto it = c.samples.find(m); it != c.samples.end()) {
+      for (const auto& x : it->second) v.push_back(x.*f);
+    }
+    return Median(v);
+  };
+  std::printf("\n== guest %llu MiB, first useful work = first %llu answers: snapshot %.1f MiB, "
+              "critical region %.2f MiB (%llu pages of %zu ranked, confidence %.2f; record "
+              "phase touched %llu pages before first work)\n",
+              static_cast<unsigned long long>(c.mib), static_cast<unsigned long long>(c.first),
+              static_cast<double>(c.file_bytes) / (1 << 20),
+              static_cast<double>(c.crit_bytes) / (1 << 20),
+              static_cast<unsigned long long>(c.cs.cut), c.cs.ranked.size(), c.cs.confidence,
+              static_cast<unsigned long long>(c.record_pages));
+  std::printf("   forecast: %s\n", c.forecast_used
+                                       ? ("Bitbrains VM 105, CPU p90 after resume " +
+                                          std::to_string(c.forecast_p90)).c_str()
+                                       : "none (traces absent): set size from the traces only");
+  std::printf("   fault cost %.1f us (records), break-even touch probability %.3f\n",
+              c.t_fault * 1e6, c.min_probability);
+  std::printf("   queue depth by measurement: %u  (", c.qd);
+  for (const auto& q : c.qd_table) std::printf("qd%u %.0f ", q.queue_depth, q.mib_per_s);
+  std::printf("MiB/s)\n");
+  std::printf("   %-9s %12s %12s %12s %10s %10s %13s %14s\n", "mode", "guest start",
+              "first work s", "resident s", "MiB read", "faults", "faults<first",
+              "prefetch MiB/s");
+  for (M m : {M::kLazy, M::kEager, M::kPrefetch}) {
+    std::printf("   %-9s %12.4f %12.4f %12.4f %10.1f %10.0f %13.0f %14.1f\n", snap::ModeName(m),
+                med(m, &Sample::start), med(m, &Sample::first), med(m, &Sample::resident),
+                med(m, &Sample::mib_read), med(m, &Sample::faults), med(m, &Sample::early_faults),
+                m == M::kLazy ? 0.0 : med(m, &Sample::pre_mib_s));
+  }
+  const double pre = med(M::kPrefetch, &Sample::first);
+  const double lazy_ratio = pre > 0 ? med(M::kLazy, &Sample::first) / pre : 0;
+  const double eager_ratio = pre > 0 ? med(M::kEager, &Sample::first) / pre : 0;
+  std::printf("   ratio lazy/prefetch time to first work:  %.2fx  (target >= 3.7x)  %s\n",
+              lazy_ratio, lazy_ratio >= 3.7 ? "MET" : "NOT MET");
+  std::printf("   ratio eager/prefetch time to first work: %.2fx  (target > 1)      %s\n",
+              eager_ratio, eager_ratio > 1 ? "MET" : "NOT MET");
+  const double pbw = med(M::kPrefetch, &Sample::pre_mib_s);
+  const double ebw = med(M::kEager, &Sample::pre_mib_s);
+  if (c.fio_full.ok && c.fio_crit.ok) {
+    std::printf("   fio sequential read, same file, bs 1 MiB, qd %u, O_DIRECT: whole file %.1f "
+                "MiB/s, critical-region bytes %.1f MiB/s\n", c.qd, c.fio_full.mib_s,
+                c.fio_crit.mib_s);
+    std::printf("   ratio prefetch / fio (same bytes):        %.2f  (target >= 0.80)  %s\n",
+                pbw / c.fio_crit.mib_s, pbw >= 0.8 * c.fio_crit.mib_s ? "MET" : "NOT MET");
+    std::printf("   ratio eager io_uring read / fio (whole):  %.2f\n", ebw / c.fio_full.mib_s);
+  } else {
+    std::printf("   fio: %s\n", c.fio_full.error.c_str());
+  }
+  (void)a;
+}
+
+std::vector<uint64_t> SplitList(const std::string& v) {  // "256,2048"
+  std::vector<uint64_t> out;
+  for (size_t p = 0; p < v.size();) {
+    const size_t q = v.find(',', p);
+    out.push_back(std::stoull(v.substr(p, q - p)));
+    p = q == std::string::npos ? v.size() : q + 1;
+  }
+  return out;
+}
+
+Args Parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    auto val = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "lull-bench-snapshot: %s needs a value\n", k.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (k == "--dir") a.dir = val();
+    else if (k == "--sizes") a.sizes_mib = SplitList(val());
+    else if (k == "--reps") a.reps = std::stoi(val());
+    else if (k == "--records") a.records = std::stoi(val());
+    else if (k == "--first") a.firsts = SplitList(val());
+    else if (k == "--traces") a.traces = val();
+    else if (k == "--keep") a.keep = true;
+    else if (k.rfind("--benchmark", 0) == 0) continue;
+    else {
+      std::fprintf(stderr, "lull-bench-snapshot: unknown option %s\n", k.c_str());
+      std::exit(2);
+    }
+  }
+  return a;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  const Args a = Parse(argc, argv);
+  std::vector<std::unique_ptr<Case>> cases;
+  for (uint64_t mib : a.sizes_mib) {
+   for (uint64_t first : a.firsts) {
+    auto c = std::make_unique<Case>();
+    c->mib = mib;
+    c->first = first;
+    Setup(a, c.get());
+    for (auto m : {snap::RestoreMode::kLazy, snap::RestoreMode::kEager,
+                   snap::RestoreMode::kPrefetch}) {
+      benchmark::RegisterBenchmark(
+          ("restore/" + std::to_string(mib) + "MiB/first" + std::to_string(first) + "/" +
+           snap::ModeName(m)).c_str(),
+          RunMode, &a, c.get(), m)
+          ->UseManualTime()
+          ->Iterations(a.reps)
+          ->Unit(benchmark::kMillisecond);
+    }
+    cases.push_back(std::move(c));
+   }
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  for (const auto& c : cases) Report(a, *c);
+  std::printf("\npage cache: %s\n", g_drop_ok ? "dropped before every restore (cold cache)"
+                                              : "NOT dropped (no permission to write "
+                                                "/proc/sys/vm/drop_caches): warm-cache numbers");
+  if (!a.keep) std::filesystem::remove_all(a.dir);
+  benchmark::Shutdown();
+  return 0;
+}
