@@ -271,10 +271,20 @@ int CmdLease(int argc, char** argv) {
   const std::vector<uint32_t> doms = {static_cast<uint32_t>(lender),
                                       static_cast<uint32_t>(borrower)};
 
+  // Sleep in 100 ms steps, draining the rings meanwhile: a full ring drops the newest
+  // records, and both Xen's time (below) and the lender's WAKE record must be fresh.
+  auto nap = [&reader](long ms) {
+    for (long left = ms; left > 0; left -= 100) {
+      SleepMs(left < 100 ? left : 100);
+      reader.Poll();
+    }
+  };
+  reader.Poll();  // whatever piled up before we attached
+
   // The borrower's rate with no lease, over 3 s.
   std::vector<int64_t> b0 = CpuTimes(x, doms);
   double tb0 = Now();
-  SleepMs(3000);
+  nap(3000);
   std::vector<int64_t> b1 = CpuTimes(x, doms);
   double tb1 = Now();
   if (b0[0] < 0 || b0[1] < 0 || b1[1] < 0) {
@@ -289,7 +299,7 @@ int CmdLease(int argc, char** argv) {
   std::vector<int64_t> prev = CpuTimes(x, doms), cur;
   bool seen_busy = false;
   for (;;) {
-    SleepMs(200);
+    nap(200);
     cur = CpuTimes(x, doms);
     int64_t used = cur[0] - prev[0];
     prev = cur;
@@ -301,7 +311,8 @@ int CmdLease(int argc, char** argv) {
       return 1;
     }
   }
-  // Xen's NOW() is the newest telemetry timestamp, at most one poll old.
+  // Xen's NOW() is the newest telemetry timestamp: the rings were drained 100 ms ago,
+  // so it is at most that old.
   reader.Poll();
   const uint64_t xen_now = reader.totals().latest_ns;
   if (xen_now == 0) {
@@ -327,7 +338,7 @@ int CmdLease(int argc, char** argv) {
   double deadline = tg0 + static_cast<double>(lease_ms) / 1000.0 + 1.0;
   while (Now() < deadline) {
     SleepMs(20);
-    reader.Poll();
+    reader.Poll();  // also keeps the rings from filling
     if (LULL_LOAD_ACQ(&slot->revoked_id) == v.id) {
       revoked_ns = LULL_LOAD_RLX(&slot->revoked_ns);
       fate = "revoked";
@@ -336,8 +347,7 @@ int CmdLease(int argc, char** argv) {
   }
   double tg1 = Now();
   std::vector<int64_t> g1 = CpuTimes(x, doms);
-  SleepMs(200);
-  reader.Poll();
+  nap(200);
   double rate_lease = static_cast<double>(g1[1] - g0[1]) * 1e-9 / (tg1 - tg0);
 
   // The lender's first wake after the grant, and Xen's LEASE_REVOKED record.

@@ -25,7 +25,7 @@ xen_img=""
 label=stock
 payload=""
 extra=""
-limit=480
+limit=900
 
 die() { echo "xen-harness: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
