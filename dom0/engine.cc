@@ -58,6 +58,7 @@ struct Engine::G {
   int revocations = 0;
   double lent_cpu = 0, lent_mem = 0;
   double thr_used = 0;
+  GuestTelemetry tel;
 };
 
 Engine::Engine(HostBackend* host, TaskQueue* tasks, const EngineConfig& cfg, const FutureView* future)
@@ -135,7 +136,7 @@ void Engine::Poll() {
   double host_now = 0;
   for (auto& gp : guests_) {
     G& g = *gp;
-    GuestTelemetry t;
+    GuestTelemetry& t = g.tel;  // reused: no allocation per poll
     if (!host_->ReadTelemetry(g.info.domid, &t).ok()) continue;
     uint64_t busy = 0;
     for (const auto& v : t.vcpus) busy += v.running_ns + v.runnable_ns;

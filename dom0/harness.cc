@@ -123,7 +123,7 @@ std::string FormatTable(const std::vector<PolicyResult>& rs) {
   s += line;
   for (const auto& r : rs) {
     std::snprintf(line, sizeof line,
-                  "%-9s %12.0f %6.1f%% %10.1f %6.1f%% %9.4f%% %8.4f%% %7.1fms %5zu/%-4zu %6zu %9.0fs %9.0fs %9llu %7.1fms %6.1fms\n",
+                  "%-9s %12.0f %6.1f%% %10.1f %6.1f%% %9.5f%% %8.5f%% %7.1fms %5zu/%-4zu %6zu %9.0fs %9.0fs %9llu %7.1fms %6.1fms\n",
                   PolicyName(r.policy), r.handed_cpu_s, share(r.handed_cpu_s, oc), r.handed_gib_h,
                   share(r.handed_gib_h, om), 100 * r.unmet_cpu_share, 100 * r.unmet_mem_share,
                   r.wait_p99_ms, r.tasks_done, r.tasks_total, r.deadline_misses, r.completion_mean_s,

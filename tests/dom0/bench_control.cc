@@ -83,11 +83,16 @@ class RatioReporter : public benchmark::ConsoleReporter {
   }
   void Finalize() override {
     ConsoleReporter::Finalize();
-    double l = times_["ControlPeriod/lull"], b = times_["ControlPeriod/reactive_baseline"];
+    // Names carry suffixes such as "/iterations:100": match on the prefix.
+    auto get = [this](const std::string& prefix) {
+      for (const auto& [k, v] : times_) if (k.rfind(prefix, 0) == 0) return v;
+      return 0.0;
+    };
+    double l = get("ControlPeriod/lull"), b = get("ControlPeriod/reactive_baseline");
     if (l > 0 && b > 0)
       std::printf("\ncontrol period, %d guests: lull %.1f us vs reactive baseline %.1f us of CPU: ratio %.2fx; "
                   "target < 1000 us: %s\n", kGuests, l, b, l / b, l < 1000 ? "met" : "NOT met");
-    double o = times_["ProfilerObserve"];
+    double o = get("ProfilerObserve");
     if (o > 0 && l > 0)
       std::printf("of which the forecast ensemble's observe (2 series per guest): %.1f us (%.0f%%)\n", o, 100 * o / l);
   }
