@@ -35,7 +35,11 @@ struct ArimaFit {
 
 // Fits ARIMA(p,d,q) to y[0..n). Needs n >= 3 (p+q+d) + 10 and orders within the limits;
 // otherwise InvalidArgument naming the value at fault.
-Status FitArima(const double* y, size_t n, int p, int d, int q, ArimaFit* out);
+// `init`, when given (a previous fit of the same orders), is a warm start: Gauss-Newton
+// begins from whichever of it and the Hannan-Rissanen estimate has the lower CSS, which
+// cuts the iterations of a scheduled refit to a few.
+Status FitArima(const double* y, size_t n, int p, int d, int q, ArimaFit* out,
+                const ArimaFit* init = nullptr);
 
 struct ArimaConfig {
   int p = 2, d = 0, q = 1;

@@ -129,7 +129,10 @@ def main():
         entries = list(csv.DictReader(f))
     for i, e in enumerate(entries):
         y = np.loadtxt(e["file"], ndmin=1)
-        y = np.minimum(y, 1.0)  # the same clamp as SeriesForecaster's input policy
+        # SeriesForecaster's input policy: outside [0, 1.25] is rejected (the evaluation
+        # feeds it as missing), (1, 1.25] is clamped to 1.
+        y[(y < 0) | (y > 1.25)] = np.nan
+        y = np.minimum(y, 1.0)
         t0 = time.process_time()  # CPU time: the machine is shared
         e1 = []
         sums, fits = run_series(y, int(e["warmup"]), a.refit, a.window, order, e1)
