@@ -273,3 +273,31 @@ TEST(Harness, QuantileOfAForecastInterpolates) {
 
 }  // namespace
 }  // namespace lull::dom0
+
+namespace lull::dom0 {
+namespace {
+
+TEST(Engine, LearningRaisesTheThresholdOfAGuestThatKeepsComingBack) {
+  // Idle, with one-minute bursts in 1 of 20 minutes at hashed (irregular) times: it looks
+  // lendable most of the time, but more leases get revoked than the 2 % target.
+  auto w = MakeWorkload(
+      {{"flappy", 4, 8, PriorityClass::kStandard,
+        [](int64_t t) {
+          uint64_t h = (static_cast<uint64_t>(t / 60) + 1) * 0x9E3779B97F4A7C15ULL;
+          return (h >> 40) % 20 == 0 ? 3.8 : 0.1;
+        }},
+       {"steady", 2, 4, PriorityClass::kStandard, [](int64_t) { return 1.0; }}},
+      12 * 3600);
+  Rig r(w, Policy::kLull);
+  ASSERT_TRUE(r.tasks.Add(Scrub(1e8)).ok());
+  ASSERT_TRUE(r.engine->Start().ok());
+  r.Run(12 * 3600);
+  GuestView g;
+  ASSERT_TRUE(r.engine->Guest(1, &g).ok());
+  EXPECT_GT(g.violations, 0u);
+  EXPECT_GT(g.leased_periods, 0u);
+  EXPECT_GT(g.threshold, TunerConfig{}.initial[1]) << "violations " << g.violations << " of " << g.leased_periods;
+}
+
+}  // namespace
+}  // namespace lull::dom0

@@ -123,3 +123,52 @@ TEST(SimHost, TelemetryReportsRunnableTimeWhenThrottled) {
 
 }  // namespace
 }  // namespace lull::dom0
+
+namespace lull::dom0 {
+namespace {
+
+TEST(SimHost, MemoryComingBackUnderALeaseIsRevokedAndDeflatedAtItsRate) {
+  // 2 GiB in use, then 7 GiB of 8 from t=10: the lease took 4 GiB (balloon 4 GiB).
+  auto w = testing::MakeWorkload({{"a", 2, 8, PriorityClass::kStandard, [](int64_t) { return 0.1; },
+                                   [](int64_t t) { return t < 10 ? 2.0 : 7.0; }}}, 30);
+  SimHost h({.pcpus = 4, .deflate_gib_per_s = 2.0}, &w);
+  std::vector<PressureEvent> seen;
+  h.SetPressureHandler([&](const PressureEvent& ev) {
+    seen.push_back(ev);
+    EXPECT_TRUE(h.RevokeLease(1).ok());
+  });
+  ASSERT_TRUE(h.InstallLease({1, 1, 0.5, 4.0, 1000 * kS}).ok());
+  EXPECT_DOUBLE_EQ(h.BalloonTarget(1), 4.0);
+  for (int i = 0; i < 12; ++i) h.Step();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].kind, PressureKind::kMemory);
+  EXPECT_NEAR(seen[0].shortfall, 3.0, 1e-6);
+  EXPECT_DOUBLE_EQ(h.BalloonTarget(1), 8.0);
+  // 3 GiB short from the step start until detection and then while the 4 GiB deflate at
+  // 2 GiB/s: longer than the 1 s step, so the whole step is short by 3 GiB.
+  ASSERT_EQ(h.stats().revoke_latency_ms.size(), 1u);
+  EXPECT_NEAR(h.stats().unmet_mem_gib_s, 3.0 * 1.0, 1e-6);
+}
+
+}  // namespace
+}  // namespace lull::dom0
+
+namespace lull::dom0 {
+namespace {
+
+TEST(SimHost, ShortMemoryShortfallLastsDetectionPlusDeflation) {
+  // Lease takes 1 GiB (balloon 7 of 8); use rises from 2 to 7.5 GiB at t=5.
+  auto w = testing::MakeWorkload({{"a", 2, 8, PriorityClass::kStandard, [](int64_t) { return 0.1; },
+                                   [](int64_t t) { return t < 5 ? 2.0 : 7.5; }}}, 20);
+  SimHost h({.pcpus = 4, .deflate_gib_per_s = 2.0}, &w);
+  h.SetPressureHandler([&](const PressureEvent&) { EXPECT_TRUE(h.RevokeLease(1).ok()); });
+  ASSERT_TRUE(h.InstallLease({1, 1, 0.5, 1.0, 1000 * kS}).ok());
+  for (int i = 0; i < 8; ++i) h.Step();
+  ASSERT_EQ(h.stats().revoke_latency_ms.size(), 1u);
+  double detect_s = h.stats().revoke_latency_ms[0] / 1000.0;
+  // 0.5 GiB short until detection plus 1 GiB / (2 GiB/s) of deflation.
+  EXPECT_NEAR(h.stats().unmet_mem_gib_s, 0.5 * (detect_s + 0.5), 1e-6);
+}
+
+}  // namespace
+}  // namespace lull::dom0
