@@ -7,8 +7,8 @@
 //       takes seconds per call in emulation.
 //   lull-xen-probe lull setup|query|teardown
 //       XEN_SYSCTL_lull_op (xen-patches/0001); prints the region's fields.
-//   lull-xen-probe lease LENDER BORROWER CREDIT LEASE_MS
-//       waits until LENDER idles, grants it to BORROWER in lease slot 0 (CREDIT credits
+//   lull-xen-probe lease LENDER BORROWER CREDIT LEASE_MS [now]
+//       waits until LENDER idles (or grants at once with `now`), grants it to BORROWER in lease slot 0 (CREDIT credits
 //       per 30 ms accounting period, for LEASE_MS), and watches until Xen revokes it
 //       (xen-patches/0003: the lender's next wake) or it expires. Prints the lease's fate,
 //       the revocation's timing against the lender's WAKE telemetry, and BORROWER's CPU
@@ -244,12 +244,13 @@ int CmdTel(int argc, char** argv) {
 
 int CmdLease(int argc, char** argv) {
   long lender, borrower, credit, lease_ms;
-  if (argc != 6 || !ParseLong(argv[2], 0, LULL_DOMID_LIMIT - 1, &lender) ||
+  const bool at_once = argc == 7 && std::strcmp(argv[6], "now") == 0;
+  if ((argc != 6 && !at_once) || !ParseLong(argv[2], 0, LULL_DOMID_LIMIT - 1, &lender) ||
       !ParseLong(argv[3], 0, LULL_DOMID_LIMIT - 1, &borrower) || lender == borrower ||
       !ParseLong(argv[4], 1, LULL_LEASE_MAX_CREDIT, &credit) ||
       !ParseLong(argv[5], 100, 600000, &lease_ms)) {
     std::fprintf(stderr, "usage: lull-xen-probe lease LENDER BORROWER(!=LENDER) CREDIT(1-%u) "
-                 "LEASE_MS(100-600000)\n", LULL_LEASE_MAX_CREDIT);
+                 "LEASE_MS(100-600000) [now]\n", LULL_LEASE_MAX_CREDIT);
     return 2;
   }
   lull_xen* x = Open();
@@ -298,7 +299,7 @@ int CmdLease(int argc, char** argv) {
   double give_up = Now() + 40;
   std::vector<int64_t> prev = CpuTimes(x, doms), cur;
   bool seen_busy = false;
-  for (;;) {
+  while (!at_once) {
     nap(200);
     cur = CpuTimes(x, doms);
     int64_t used = cur[0] - prev[0];
@@ -350,16 +351,20 @@ int CmdLease(int argc, char** argv) {
   nap(200);
   double rate_lease = static_cast<double>(g1[1] - g0[1]) * 1e-9 / (tg1 - tg0);
 
-  // The lender's first wake after the grant, and Xen's LEASE_REVOKED record.
+  // The lender's wake that revoked the lease (its WAKE record is written at the end of
+  // the same csched_unit_wake call, so it is the first one at or after revoked_ns; wakes
+  // before Xen's next accounting had the lease in its cache do not revoke it), or its
+  // first wake after the grant; and Xen's LEASE_REVOKED record.
   uint64_t wake_ns = 0, event_ns = 0;
+  const uint64_t from = revoked_ns ? revoked_ns : v.granted_ns;
   for (const lull_tel_rec& r : reader.kept()) {
-    if (r.type == LULL_TEL_WAKE && r.time_ns >= v.granted_ns && (!wake_ns || r.time_ns < wake_ns))
+    if (r.type == LULL_TEL_WAKE && r.time_ns >= from && (!wake_ns || r.time_ns < wake_ns))
       wake_ns = r.time_ns;
     if (r.type == LULL_TEL_LEASE_REVOKED && r.arg == v.id) event_ns = r.time_ns;
   }
   std::printf("LEASE fate=%s lender=%ld borrower=%ld credit=%ld lease_ms=%ld held_s=%.3f "
               "granted_ns=%llu revoked_ns=%llu lender_wake_ns=%llu revoked_event_ns=%llu "
-              "wake_minus_revoke_us=%.1f borrower_rate_before=%.3f borrower_rate_lease=%.3f "
+              "wake_minus_revoke_us=%.1f grant_to_revoke_ms=%.1f borrower_rate_before=%.3f borrower_rate_lease=%.3f "
               "dropped=%llu\n",
               fate, lender, borrower, credit, lease_ms, tg1 - tg0,
               static_cast<unsigned long long>(v.granted_ns),
@@ -367,6 +372,7 @@ int CmdLease(int argc, char** argv) {
               static_cast<unsigned long long>(wake_ns),
               static_cast<unsigned long long>(event_ns),
               revoked_ns && wake_ns ? (static_cast<double>(wake_ns) - static_cast<double>(revoked_ns)) / 1e3 : -1.0,
+              revoked_ns ? (static_cast<double>(revoked_ns) - static_cast<double>(v.granted_ns)) / 1e6 : -1.0,
               rate_before, rate_lease, static_cast<unsigned long long>(reader.totals().dropped));
 
   lull_lease_val freed{};
