@@ -5,6 +5,7 @@
 //   lull-migrate guest --mib N [--workload "rate=2000 hot=0.1 write=64"]
 //   lull-migrate migrate DOMAIN HOST[:PORT] [--when-idle] [--no-xbzrle] [--no-lz4]
 //                        [--max-downtime MS] [--max-seconds S] [--rate-limit MBIT]
+//                        [--redirect-haproxy SOCKET BACKEND/SERVER ADDR:PORT]
 //   lull-migrate reserve HOST[:PORT] MIB [--ttl S]
 //   lull-migrate release HOST[:PORT] ID
 //
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "dom0/migrate/process_guest.h"
+#include "dom0/migrate/redirect.h"
 #include "dom0/migrate/source.h"
 #include "dom0/migrate/target.h"
 #include "dom0/migrate/when_idle.h"
@@ -44,6 +46,7 @@ int Usage(const char* why) {
                "  lull-migrate guest --mib N [--workload \"rate=2000 hot=0.1 write=64\"]\n"
                "  lull-migrate migrate DOMAIN HOST[:PORT] [--when-idle] [--no-xbzrle] [--no-lz4]\n"
                "                       [--max-downtime MS] [--max-seconds S] [--rate-limit MBIT]\n"
+               "                       [--redirect-haproxy SOCKET BACKEND/SERVER ADDR:PORT]\n"
                "  lull-migrate reserve HOST[:PORT] MIB [--ttl S]\n"
                "  lull-migrate release HOST[:PORT] ID\n",
                why);
@@ -152,6 +155,13 @@ int MigrateCmd(const std::vector<std::string>& a) {
       double m = Number("--rate-limit", a[++i].c_str());
       if (m < 0) return 2;
       o.rate_limit_bytes_per_s = static_cast<uint64_t>(m * 1e6 / 8);
+    } else if (a[i] == "--redirect-haproxy" && i + 3 < a.size()) {
+      std::string sock = a[i + 1], server = a[i + 2], raddr;
+      uint16_t rport;
+      if (auto s = ParseHostPort(a[i + 3], 0, &raddr, &rport); !s.ok() || rport == 0)
+        return Usage("--redirect-haproxy SOCKET BACKEND/SERVER ADDR:PORT");
+      i += 3;
+      o.redirect = [sock, server, raddr, rport] { return HaproxyRedirect(sock, server, raddr, rport); };
     } else {
       return Usage(("migrate: unknown argument '" + a[i] + "'").c_str());
     }
@@ -189,6 +199,9 @@ int MigrateCmd(const std::vector<std::string>& a) {
                  s.ToString().c_str());
     return 1;
   }
+  if (!st.redirect_error.empty())
+    std::fprintf(stderr, "lull-migrate: the guest moved, but redirecting clients failed: %s\n",
+                 st.redirect_error.c_str());
   g->Kill();  // the source copy (already released by the engine)
   std::printf("migrated: guest %ld now runs on %s:%u\n", pid, host.c_str(), port);
   return 0;
