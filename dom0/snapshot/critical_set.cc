@@ -22,7 +22,7 @@ Status PredictCriticalSet(const std::vector<TouchTrace>& history,
     return Status::InvalidArgument("critical set: decay and min_probability must be in "
                                    "(0, 1] and 0 < min_scale <= max_scale");
   }
-  struct Acc { double w = 0, pos = 0; };
+  struct Acc { double w = 0, pos = 0; int count = 0; bool last = false; };
   std::unordered_map<uint64_t, Acc> acc;
   const size_t n = history.size();
   std::vector<double> weight(n);
@@ -55,15 +55,46 @@ Status PredictCriticalSet(const std::vector<TouchTrace>& history,
                                        " touched first twice");
       }
       Acc& a = acc[p];
+      ++a.count;
+      a.last = a.last || t + 1 == n;
       a.w += weight[t];
       a.pos += weight[t] * static_cast<double>(i) / static_cast<double>(tr.pages.size());
     }
   }
-  struct Scored { uint64_t page; double freq, pos; };
+  // Touch probability per page. Calibrated when the history allows: for each count class
+  // c (pages in c of the first n-1 traces), the fraction of them the newest trace touched
+  // again - a measured recurrence rate, which matters for the long tail (a page seen once
+  // is usually not seen again). Classes with under kSupport pages, or n < 3, fall back to
+  // the frequency shrunk by one pseudo-trace of absence.
+  constexpr int kSupport = 20;
+  std::vector<double> q(n + 1, -1);
+  if (n >= 3) {
+    std::vector<int> members(n, 0), again(n, 0);
+    for (const auto& [p, a] : acc) {
+      const int prev = a.count - (a.last ? 1 : 0);
+      if (prev > 0) {
+        ++members[static_cast<size_t>(prev)];
+        again[static_cast<size_t>(prev)] += a.last ? 1 : 0;
+      }
+    }
+    double floor = 0;
+    for (size_t c = 1; c < n; ++c) {
+      if (members[c] >= kSupport) {
+        q[c] = std::max(floor, static_cast<double>(again[c]) / members[c]);
+        floor = q[c];  // more appearances never predict fewer
+      }
+    }
+  }
+  struct Scored { uint64_t page; double prob, freq, pos; };
   std::vector<Scored> s;
   s.reserve(acc.size());
-  for (const auto& [p, a] : acc) s.push_back({p, a.w / wsum, a.pos / a.w});
+  for (const auto& [p, a] : acc) {
+    const double freq = a.w / wsum;
+    const double cal = q[std::min<size_t>(static_cast<size_t>(a.count), n - 1)];
+    s.push_back({p, cal >= 0 ? cal : freq * wsum / (wsum + 1), freq, a.pos / a.w});
+  }
   std::sort(s.begin(), s.end(), [](const Scored& a, const Scored& b) {
+    if (a.prob != b.prob) return a.prob > b.prob;
     if (a.freq != b.freq) return a.freq > b.freq;
     if (a.pos != b.pos) return a.pos < b.pos;
     return a.page < b.page;
@@ -97,12 +128,11 @@ Status PredictCriticalSet(const std::vector<TouchTrace>& history,
   };
   // Cost-aware cut: a page is worth prefetching when P(touched) times the cost of its
   // fault exceeds the cost of reading it ahead: P >= min_probability (= prefetch cost /
-  // fault cost), lowered by a busier forecast. P is the weighted frequency shrunk by one
-  // pseudo-trace of absence, so a page seen once in few traces is not taken for certain.
+  // fault cost), lowered by a busier forecast.
   const double threshold = opt.min_probability / scale;
   uint64_t cut = 0;
   for (const auto& x : s) {
-    if (x.freq * wsum / (wsum + 1) < threshold) break;  // s is sorted by freq
+    if (x.prob < threshold) break;  // s is sorted by probability
     ++cut;
   }
   cs.cut = cut;

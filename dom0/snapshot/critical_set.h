@@ -6,11 +6,14 @@
 // the forecast of the guest's activity after this resume (forecast::Distribution of CPU
 // utilization from lull::forecast::GuestForecaster), if any.
 //
-// Ranking: a page's score is its recency-weighted frequency over the traces (weight
-// `decay`^age, newest = 1); ties go to the page touched earlier on average (mean of
-// position / trace length). The ranked list is what the snapshot lays out first.
-// Cut (how many to prefetch): the pages whose estimated touch probability (recency-
-// weighted frequency, shrunk by one pseudo-trace of absence) is at least
+// Touch probability of a page: calibrated on the history itself when there are >= 3
+// traces - for pages seen in c of the first n-1 traces, the fraction the newest trace
+// touched again (>= 20 pages per class, made non-decreasing in c) - which is what tells a
+// stable page (code, indexes) from the long tail (a record touched once). Otherwise the
+// recency-weighted frequency (weight `decay`^age, newest = 1) shrunk by one pseudo-trace
+// of absence. Ranking: probability, then weighted frequency, then earlier mean position
+// (position / trace length). The ranked list is what the snapshot lays out first.
+// Cut (how many to prefetch): the pages whose probability is at least
 // min_probability / scale, where min_probability is the break-even of prefetching
 // (cost of reading a page ahead / cost of a fault, measured by the caller) and scale is
 // the forecast's p90 activity over the mean recorded activity, clamped to

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -68,14 +69,41 @@ TEST(CriticalSet, CutFollowsTheBreakEvenProbability) {
   EXPECT_EQ(PredictCriticalSet(h, nullptr, 10, o, &cs).code(), Status::Code::kInvalidArgument);
 }
 
-TEST(CriticalSet, ForecastActivityScalesTheSetAndItsConfidence) {
+TEST(CriticalSet, RecurrenceIsCalibratedOnTheHistorySoTheTailIsLeftOut) {
+  // 100 stable pages in every restore, and 100 pages each restore touches only once (the
+  // long tail of a Zipf workload). The shrunk frequency alone would take the newest tail.
   std::vector<TouchTrace> h;
-  for (uint64_t t = 0; t < 3; ++t) {
+  for (uint64_t t = 0; t < 4; ++t) {
     TouchTrace tr;
-    tr.activity = 0.4;
-    for (uint64_t p = 0; p < 100 + t * 50; ++p) tr.pages.push_back((p * 7 + t) % 1000);
+    for (uint64_t p = 0; p < 100; ++p) {
+      tr.pages.push_back(p);
+      tr.pages.push_back(1000 + t * 100 + p);
+    }
     h.push_back(tr);
   }
+  CriticalSetOptions o;
+  o.min_probability = 0.06;
+  CriticalSet cs;
+  ASSERT_TRUE(PredictCriticalSet(h, nullptr, 2000, o, &cs).ok());
+  EXPECT_EQ(cs.cut, 100u);
+  std::vector<uint64_t> top(cs.ranked.begin(), cs.ranked.begin() + 100);
+  std::sort(top.begin(), top.end());
+  for (uint64_t p = 0; p < 100; ++p) ASSERT_EQ(top[p], p);
+  // Two traces are too few to calibrate: the newest tail pages (P = 1 / 2.8) come in.
+  h.resize(2);
+  ASSERT_TRUE(PredictCriticalSet(h, nullptr, 2000, o, &cs).ok());
+  EXPECT_EQ(cs.cut, 300u);
+}
+
+TEST(CriticalSet, ForecastActivityScalesTheSetAndItsConfidence) {
+  // Two restores at activity 0.4: pages 0..149, then 50..199. Shrunk probabilities:
+  // 0..49 -> 0.8 / 2.8 = 0.29, 50..149 -> 1.8 / 2.8 = 0.64, 150..199 -> 1 / 2.8 = 0.36.
+  std::vector<TouchTrace> h(2);
+  for (uint64_t p = 0; p < 150; ++p) {
+    h[0].pages.push_back(p);
+    h[1].pages.push_back(p + 50);
+  }
+  h[0].activity = h[1].activity = 0.4;
   CriticalSet none, busy, quiet;
   ASSERT_TRUE(PredictCriticalSet(h, nullptr, 1000, {}, &none).ok());
   forecast::Distribution hi{0.8, 0.8, 0.8, 0.9, 0.95, 0.9};
@@ -84,8 +112,9 @@ TEST(CriticalSet, ForecastActivityScalesTheSetAndItsConfidence) {
   ASSERT_TRUE(PredictCriticalSet(h, &lo, 1000, {}, &quiet).ok());
   EXPECT_NEAR(busy.expected_pages, 2 * none.expected_pages, 1e-6);  // 0.8 / 0.4
   EXPECT_NEAR(quiet.expected_pages, 0.5 * none.expected_pages, 1e-6);  // clamped at 0.5
-  EXPECT_GT(busy.cut, none.cut);
-  EXPECT_LT(quiet.cut, none.cut);
+  EXPECT_EQ(none.cut, 150u);   // threshold 0.3
+  EXPECT_EQ(busy.cut, 200u);   // 0.3 / 2
+  EXPECT_EQ(quiet.cut, 100u);  // 0.3 / 0.5
   EXPECT_GT(busy.confidence, quiet.confidence) << "the busy forecast is more confident";
 }
 
