@@ -67,28 +67,46 @@ InactivityLstm::InactivityLstm() : hidden_(12) {
   for (int j = 0; j < hidden_; ++j) w_[L.b + hidden_ + j] = 1.0;  // forget gate bias
 }
 
+// Step and Prob run once per control step per series, so they use plain loops over
+// stack arrays (no Eigen temporaries, no heap); Train uses Eigen.
 void InactivityLstm::Step(State* s, double u) const {
   const Layout L(hidden_);
   const int H = hidden_;
-  Eigen::Map<Eigen::VectorXf> hf(s->h.data(), H), cf(s->c.data(), H);
-  const Vec hprev = hf.cast<double>();
-  Vec g = CVMap(w_.data() + L.wx, 4 * H) * u + CMap(w_.data() + L.wh, 4 * H, H) * hprev +
-          CVMap(w_.data() + L.b, 4 * H);
-  Vec c = cf.cast<double>();
+  const double* wx = w_.data() + L.wx;
+  const double* wh = w_.data() + L.wh;  // column-major 4H x H
+  const double* b = w_.data() + L.b;
+  double g[4 * kMaxHidden];
+  for (int r = 0; r < 4 * H; ++r) g[r] = wx[r] * u + b[r];
+  for (int c = 0; c < H; ++c) {
+    const double hc = s->h[c];
+    const double* col = wh + static_cast<size_t>(c) * 4 * H;
+    for (int r = 0; r < 4 * H; ++r) g[r] += col[r] * hc;
+  }
   for (int j = 0; j < H; ++j) {
     const double i = Sigmoid(g[j]), f = Sigmoid(g[H + j]), o = Sigmoid(g[2 * H + j]);
     const double cand = std::tanh(g[3 * H + j]);
-    c[j] = f * c[j] + i * cand;
-    hf[j] = static_cast<float>(o * std::tanh(c[j]));
+    const double c = f * s->c[j] + i * cand;
+    s->c[j] = static_cast<float>(c);
+    s->h[j] = static_cast<float>(o * std::tanh(c));
   }
-  cf = c.cast<float>();
   s->u = static_cast<float>(u);
 }
 
 double InactivityLstm::Prob(const State& s, double level, int window) const {
   const Layout L(hidden_);
-  Vec h = Eigen::Map<const Eigen::VectorXf>(s.h.data(), hidden_).cast<double>();
-  return Head(L, w_.data(), h, s.u, level, window).p;
+  double feat[kMaxHidden + 3];
+  for (int j = 0; j < L.H; ++j) feat[j] = s.h[j];
+  feat[L.H] = level;
+  feat[L.H + 1] = window / 12.0;
+  feat[L.H + 2] = s.u - level;
+  const double* v1 = w_.data() + L.v1;  // column-major K x F
+  double z[kHead];
+  for (int k = 0; k < L.K; ++k) z[k] = w_[L.c1 + k];
+  for (int f = 0; f < L.F; ++f)
+    for (int k = 0; k < L.K; ++k) z[k] += v1[static_cast<size_t>(f) * L.K + k] * feat[f];
+  double logit = w_[L.c2];
+  for (int k = 0; k < L.K; ++k) logit += w_[L.v2 + k] * std::tanh(z[k]);
+  return Sigmoid(logit);
 }
 
 Status InactivityLstm::Train(const std::vector<std::vector<double>>& series,
