@@ -19,6 +19,8 @@
 
 #include "dom0/clone/block_cache.h"
 #include "dom0/clone/control.h"
+#include "dom0/clone/controller.h"
+#include "tests/clone/bench/bench_env.h"
 
 namespace lull::clone {
 namespace {
@@ -40,14 +42,7 @@ class PoolTest : public ::testing::Test {
     char tmpl[] = "/tmp/lull-clone-test-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    GoldenConfig g;
-    g.name = "web";
-    g.vcpus = 2;
-    g.service_us = 2000;
-    g.burn_us = 50;
-    g.block_size = 4096;
-    g.cache_blocks = 64;
-    g.warm_blocks = 16;
+    GoldenConfig g = bench::MakeGolden(2000, 50, 64, 16);
     g.volume_path = dir_ + "/volume.img";
     ASSERT_TRUE(EnsureVolume(g.volume_path, 4096, 256).ok());
     std::ofstream(dir_ + "/golden.toml") << g.ToToml();
@@ -271,6 +266,95 @@ TEST_F(PoolTest, CliServesClonesAndClonePool) {
   out = run("clones", &rc);
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("no lull-clone server"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace lull::clone
+
+namespace lull::clone {
+namespace {
+
+// The control loop on a real pool. Capacities are set tiny so that whether a step is
+// "high" depends on request counts, not on how fast this machine runs them.
+SchedulerConfig TinyCapacity(Policy p) {
+  SchedulerConfig sc;
+  sc.policy = p;
+  sc.primary_rps = 0.5;
+  sc.per_vcpu_rps = 0.5;
+  sc.shadow_vcpus = 4;
+  sc.max_vcpus = 8;
+  sc.min_dwell_steps = 2;
+  sc.calm_steps = 2;
+  sc.resize = false;
+  return sc;
+}
+
+TEST_F(PoolTest, ControllerReactiveActivatesOnLoadAndReturnsTheShadow) {
+  ASSERT_TRUE(pool_.Start(cfg_).ok());
+  ASSERT_TRUE(pool_.SetSize(1).ok());
+  Controller ctl(&pool_, TinyCapacity(Policy::kReactive), 100);
+  ASSERT_TRUE(ctl.Begin().ok());
+  httplib::Client c("127.0.0.1", pool_.lb().port());
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(c.Get(("/k/" + std::to_string(i)).c_str()));
+  StepRecord r;
+  ASSERT_TRUE(ctl.Step(&r).ok());
+  EXPECT_GT(r.measured_rps, 0);
+  EXPECT_EQ(r.active_before, 0);
+  EXPECT_EQ(r.active_after, 1);
+  EXPECT_GT(r.activation_ms, 0);
+  EXPECT_EQ(pool_.active(), 1);
+  int steps_to_release = 0;
+  while (pool_.active() > 0 && steps_to_release < 10) {  // no traffic now
+    ASSERT_TRUE(ctl.Step(&r).ok());
+    ++steps_to_release;
+  }
+  EXPECT_EQ(pool_.active(), 0);
+  EXPECT_GE(steps_to_release, 2);  // calm_steps and dwell: not at the first quiet step
+}
+
+TEST_F(PoolTest, ControllerPredictiveActivatesBeforeALearntSpike) {
+  ASSERT_TRUE(pool_.Start(cfg_).ok());
+  ASSERT_TRUE(pool_.SetSize(1).ok());
+  // A day of 24 steps: 0.1, except a spike to 0.9 at phases 20-22. With 1 rps per unit,
+  // the spike (0.9 rps) is above 0.8 * 0.5 rps and the quiet phases (0.1) are not.
+  auto u = [](int t) { int ph = t % 24; return ph >= 20 && ph <= 22 ? 0.9 : 0.1; };
+  std::vector<double> hist;
+  for (int t = 0; t < 24 * 12 + 12; ++t) hist.push_back(u(t));  // ends before phase 12
+  Controller ctl(&pool_, TinyCapacity(Policy::kPredictive), 1);
+  ASSERT_TRUE(ctl.Warm(hist).ok());
+  ASSERT_TRUE(ctl.Begin().ok());
+  int first_active_phase = -1;
+  for (int ph = 12; ph < 20 && first_active_phase < 0; ++ph) {
+    StepRecord r;
+    ASSERT_TRUE(ctl.Step(&r).ok());  // observes the last step (no traffic), decides for ph
+    if (pool_.active() > 0) first_active_phase = ph;
+  }
+  ASSERT_GE(first_active_phase, 0) << "no activation before the spike at phase 20";
+  // Ahead of the spike by the lead (activation time + 1 step), not long before it.
+  EXPECT_GE(first_active_phase, 20 - ctl.scheduler().lead_steps() - 1);
+  // The reactive policy, fed the same history, does nothing without traffic.
+  ShadowPool other;
+  PoolConfig oc = cfg_;
+  oc.dir = dir_ + "/other";
+  std::filesystem::create_directories(oc.dir);
+  ASSERT_TRUE(other.Start(oc).ok());
+  ASSERT_TRUE(other.SetSize(1).ok());
+  Controller reactive(&other, TinyCapacity(Policy::kReactive), 1);
+  ASSERT_TRUE(reactive.Warm(hist).ok());
+  ASSERT_TRUE(reactive.Begin().ok());
+  for (int ph = 12; ph < 20; ++ph) {
+    StepRecord r;
+    ASSERT_TRUE(reactive.Step(&r).ok());
+  }
+  EXPECT_EQ(other.active(), 0);
+}
+
+TEST_F(PoolTest, ControllerRejectsABadHistory) {
+  ASSERT_TRUE(pool_.Start(cfg_).ok());
+  Controller ctl(&pool_, TinyCapacity(Policy::kPredictive), 100);
+  ::lull::Status s = ctl.Warm({0.1, -3.0});
+  EXPECT_EQ(s.code(), ::lull::Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("warm-up history"), std::string::npos);
 }
 
 }  // namespace

@@ -21,16 +21,8 @@
 namespace lull::clone::bench {
 namespace {
 
-GoldenConfig Golden() {
-  GoldenConfig g;
-  g.name = "web";
-  g.vcpus = 2;
-  g.service_us = 5000;
-  g.burn_us = 100;
-  g.cache_blocks = 1024;
-  g.warm_blocks = 1024;  // a warm image: the cache is filled before READY
-  return g;
-}
+// A warm image: the cache is filled before READY.
+GoldenConfig Golden() { return MakeGolden(5000, 100, 1024, 1024); }
 
 std::vector<double> g_warm_ms;
 

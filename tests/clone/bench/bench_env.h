@@ -13,6 +13,20 @@
 
 namespace lull::clone::bench {
 
+// The golden image of the benchmarks and tests: "web", 2 vCPUs (max 8), a request holds a
+// vCPU for service_us of which burn_us is CPU; cache and warm-up sizes in blocks.
+inline GoldenConfig MakeGolden(int service_us, int burn_us, int cache_blocks, int warm_blocks) {
+  GoldenConfig g;
+  g.name = "web";
+  g.vcpus = 2;
+  g.max_vcpus = 8;
+  g.service_us = service_us;
+  g.burn_us = burn_us;
+  g.cache_blocks = cache_blocks;
+  g.warm_blocks = warm_blocks;
+  return g;
+}
+
 class BenchDir {
  public:
   explicit BenchDir(const char* tag) {

@@ -144,14 +144,7 @@ Status RunPolicy(const Options& o, const std::string& name, const std::vector<do
   Status s = ParsePolicy(nocache ? "predictive" : name, &policy);
   if (!s.ok()) return s;
   BenchDir dir("spike");
-  GoldenConfig g;
-  g.name = "web";
-  g.vcpus = 2;
-  g.max_vcpus = 8;
-  g.service_us = 5000;
-  g.burn_us = 100;
-  g.cache_blocks = nocache ? 0 : 2048;
-  g.warm_blocks = nocache ? 0 : 2048;
+  GoldenConfig g = MakeGolden(5000, 100, nocache ? 0 : 2048, nocache ? 0 : 2048);
   PoolConfig pc;
   if (!(s = dir.Prepare(g, 4, &pc)).ok()) return s;
   ShadowPool pool;
