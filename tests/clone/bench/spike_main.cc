@@ -2,7 +2,7 @@
 // under three shadow policies (none, reactive, predictive), side by side.
 //
 //   lull-clone-spike [--traces DIR] [--out DIR] [--vm 737498] [--day 7] [--from 180]
-//                    [--to 206] [--scale 1150] [--conns 32] [--policies a,b,c]
+//                    [--to 206] [--scale 1150] [--conns 32] [--policies a,b,c] [--rounds 3]
 //
 // The demand curve is Azure V1 VM 737498's average CPU (a daily 4x step around 5-minute
 // step 188 of 288), steps [from, to) of day `day`, sped up 300x: one 5-minute step is one
@@ -14,7 +14,8 @@
 // would have seen them. Each policy gets a fresh pool: primary of 2 vCPUs x 5 ms per
 // request (400 rps), 2 warm shadows of 4 vCPUs (800 rps each).
 // A 4th run, predictive with the block cache disabled, measures the volume reads the
-// shadows add without the cache. Results: table on stdout, CSV in --out.
+// shadows add without the cache. The policies run interleaved for `rounds` rounds; the
+// targets are checked on the medians. Results: table on stdout, CSV in --out.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -36,7 +37,7 @@ namespace {
 struct Options {
   std::string traces = LULL_TRACES_DIR, out = "results/clone", vm = "737498";
   std::string policies = "none,reactive,predictive,predictive-nocache";
-  int day = 7, from = 180, to = 206, conns = 32;
+  int day = 7, from = 180, to = 206, conns = 32, rounds = 3;
   double scale = 1150, spike_level = 0.4;
 };
 
@@ -130,6 +131,7 @@ double MergedPercentile(const std::vector<const Segment*>& segs, double pct) {
 
 struct PolicyResult {
   std::string name;
+  int round = 0;
   double p50_spike = 0, p99_spike = 0, p50_all = 0, p99_all = 0;
   long requests = 0, errors = 0, lb_5xx = 0;
   int activations = 0, deactivations = 0;
@@ -137,8 +139,8 @@ struct PolicyResult {
   uint64_t shadow_served = 0, shadow_volume_reads = 0;
 };
 
-Status RunPolicy(const Options& o, const std::string& name, const std::vector<double>& trace,
-                 int start, const std::string& script, std::ofstream& csv, PolicyResult* res) {
+Status RunPolicy(const Options& o, const std::string& name, int round,
+                 const std::vector<double>& trace, int start, const std::string& script, std::ofstream& csv, PolicyResult* res) {
   Policy policy;
   bool nocache = name == "predictive-nocache";
   Status s = ParsePolicy(nocache ? "predictive" : name, &policy);
@@ -167,6 +169,7 @@ Status RunPolicy(const Options& o, const std::string& name, const std::vector<do
   std::vector<Segment> segs(o.to - o.from);
   std::vector<bool> spike(segs.size());
   res->name = name;
+  res->round = round;
   for (int i = 0; i < o.to - o.from; ++i) {
     double u = trace[start + i];
     spike[i] = u >= o.spike_level;
@@ -182,7 +185,7 @@ Status RunPolicy(const Options& o, const std::string& name, const std::vector<do
       return s;
     }
     double p99 = MergedPercentile({&segs[i]}, 99) / 1000.0;
-    csv << name << "," << o.from + i << "," << u << "," << u * o.scale << ","
+    csv << name << "," << round << "," << o.from + i << "," << u << "," << u * o.scale << ","
         << rec.measured_rps << "," << rec.forecast_rps << "," << rec.confidence << ","
         << pool.active() << "," << rec.vcpus << "," << segs[i].requests << ","
         << segs[i].errors << "," << MergedPercentile({&segs[i]}, 50) / 1000.0 << "," << p99
@@ -234,6 +237,7 @@ int Main(int argc, char** argv) {
     else if (a == "--scale") o.scale = std::atof(v.c_str());
     else if (a == "--conns") o.conns = std::atoi(v.c_str());
     else if (a == "--policies") o.policies = v;
+    else if (a == "--rounds") o.rounds = std::atoi(v.c_str());
     else {
       std::fprintf(stderr, "lull-clone-spike: unknown option %s\n", a.c_str());
       return 2;
@@ -243,9 +247,10 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "lull-clone-spike: option %s needs a value\n", argv[argc - 1]);
     return 2;
   }
-  if (o.from < 0 || o.to <= o.from || o.to > 288 || o.day < 1 || o.conns < 1 || o.scale <= 0) {
+  if (o.from < 0 || o.to <= o.from || o.to > 288 || o.day < 1 || o.conns < 1 || o.scale <= 0 ||
+      o.rounds < 1) {
     std::fprintf(stderr, "lull-clone-spike: need 0 <= from < to <= 288, day >= 1, conns >= 1, "
-                         "scale > 0\n");
+                         "scale > 0, rounds >= 1\n");
     return 2;
   }
   std::vector<forecast::Series> all;
@@ -270,24 +275,32 @@ int Main(int argc, char** argv) {
   std::string script = o.out + "/spike.lua";
   std::ofstream(script) << kWrkLua;
   std::ofstream csv(o.out + "/spike_steps.csv");
-  csv << "policy,tod,util,demand_rps,measured_rps,forecast_rps,confidence,active,vcpus,"
+  csv << "policy,round,tod,util,demand_rps,measured_rps,forecast_rps,confidence,active,vcpus,"
          "requests,errors,p50_ms,p99_ms\n";
   std::printf("Spike: Azure VM %s, day %d, steps %d..%d (5 min -> 1 s), %.0f rps per unit, "
               "%d connections\n", o.vm.c_str(), o.day, o.from, o.to - 1, o.scale, o.conns);
+  // Rounds interleave the policies, so that a burst of load from other work on this
+  // shared machine hits all of them alike; the targets use the median over rounds.
   std::vector<PolicyResult> results;
-  std::stringstream ps(o.policies);
-  std::string name;
-  while (std::getline(ps, name, ',')) {
-    PolicyResult r;
-    s = RunPolicy(o, name, vm->values, start, script, csv, &r);
-    if (!s.ok()) {
-      std::fprintf(stderr, "lull-clone-spike: %s: %s\n", name.c_str(), s.ToString().c_str());
-      return 1;
+  std::vector<std::string> names;
+  {
+    std::stringstream ps(o.policies);
+    std::string name;
+    while (std::getline(ps, name, ',')) names.push_back(name);
+  }
+  for (int round = 0; round < o.rounds; ++round) {
+    for (const auto& name : names) {
+      PolicyResult r;
+      s = RunPolicy(o, name, round, vm->values, start, script, csv, &r);
+      if (!s.ok()) {
+        std::fprintf(stderr, "lull-clone-spike: %s: %s\n", name.c_str(), s.ToString().c_str());
+        return 1;
+      }
+      results.push_back(r);
     }
-    results.push_back(r);
   }
   std::ofstream sum(o.out + "/spike_summary.csv");
-  sum << "policy,requests,errors,lb_5xx,p50_spike_ms,p99_spike_ms,p50_all_ms,p99_all_ms,"
+  sum << "policy,round,requests,errors,lb_5xx,p50_spike_ms,p99_spike_ms,p50_all_ms,p99_all_ms,"
          "activations,deactivations,max_activation_ms,first_active_tod,shadow_served,"
          "shadow_volume_reads\n";
   std::printf("\n%-19s %8s %6s %6s %10s %10s %9s %9s %5s %9s %6s %10s\n", "policy", "requests",
@@ -296,18 +309,52 @@ int Main(int argc, char** argv) {
   std::printf("%-19s %8s %6s %6s %10s %10s %9s %9s %5s %9s %6s %10s\n", "", "", "", "", "ms",
               "ms", "ms", "ms", "", "ms", "tod", "shadow req");
   std::map<std::string, PolicyResult> by;
-  for (const auto& r : results) {
-    by[r.name] = r;
+  std::map<std::string, std::vector<const PolicyResult*>> rounds;
+  for (const auto& r : results) rounds[r.name].push_back(&r);
+  for (const auto& [nm, rs] : rounds) {
+    auto med = [&](double PolicyResult::*f) {
+      std::vector<double> v;
+      for (auto* r : rs) v.push_back(r->*f);
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    PolicyResult m;
+    m.name = nm;
+    m.round = -1;  // the median row
+    m.p50_spike = med(&PolicyResult::p50_spike);
+    m.p99_spike = med(&PolicyResult::p99_spike);
+    m.p50_all = med(&PolicyResult::p50_all);
+    m.p99_all = med(&PolicyResult::p99_all);
+    m.first_active_step = med(&PolicyResult::first_active_step);
+    for (auto* r : rs) {
+      m.requests += r->requests;
+      m.errors += r->errors;
+      m.lb_5xx += r->lb_5xx;
+      m.activations += r->activations;
+      m.deactivations += r->deactivations;
+      m.max_activation_ms = std::max(m.max_activation_ms, r->max_activation_ms);
+      m.shadow_served += r->shadow_served;
+      m.shadow_volume_reads += r->shadow_volume_reads;
+    }
+    by[nm] = m;
+  }
+  std::vector<PolicyResult> rows = results;
+  for (const auto& nm : names) rows.push_back(by[nm]);
+  for (const auto& r : rows) {
+    std::string label = r.name + (r.round < 0 ? " median" : " #" + std::to_string(r.round + 1));
     double rd = r.shadow_served ? static_cast<double>(r.shadow_volume_reads) / r.shadow_served : 0;
+    if (r.round == -1 && &r == &rows[results.size()]) std::printf("%s\n", std::string(118, '-').c_str());
     std::printf("%-19s %8ld %6ld %6ld %10.1f %10.1f %9.1f %9.1f %5d %9.2f %6.0f %10.3f\n",
-                r.name.c_str(), r.requests, r.errors, r.lb_5xx, r.p50_spike, r.p99_spike,
+                label.c_str(), r.requests, r.errors, r.lb_5xx, r.p50_spike, r.p99_spike,
                 r.p50_all, r.p99_all, r.activations, r.max_activation_ms, r.first_active_step, rd);
-    sum << r.name << "," << r.requests << "," << r.errors << "," << r.lb_5xx << ","
+    sum << r.name << "," << (r.round < 0 ? std::string("median") : std::to_string(r.round + 1))
+        << "," << r.requests << "," << r.errors << "," << r.lb_5xx << ","
         << r.p50_spike << "," << r.p99_spike << "," << r.p50_all << "," << r.p99_all << ","
         << r.activations << "," << r.deactivations << "," << r.max_activation_ms << ","
         << r.first_active_step << "," << r.shadow_served << "," << r.shadow_volume_reads << "\n";
   }
-  std::printf("\nTargets\n");
+  std::printf("\nTargets (medians over %d rounds; errors summed; activation: the maximum)\n",
+              o.rounds);
   if (by.count("predictive") && by.count("reactive")) {
     const auto& p = by["predictive"];
     const auto& r = by["reactive"];
