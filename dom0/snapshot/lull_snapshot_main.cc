@@ -94,7 +94,11 @@ int main(int argc, char** argv) {
   r->add_option("--queries", queries, "kv queries the guest runs after resume (0: none)");
   r->add_option("--seed", seed);
   r->add_option("--to", to, "write the restored memory to this domain");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help is 0; any usage error is 2
+  }
 
   if (*g) {
     uint8_t* mem = nullptr;

@@ -1,0 +1,70 @@
+// The lull-snapshot CLI (lullctl's snapshot/restore verbs): exit status and messages.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "dom0/snapshot/store.h"
+#include "tests/snapshot/test_util.h"
+
+namespace lull::snapshot {
+namespace {
+
+struct CliRun {
+  int status;
+  std::string out;
+};
+
+CliRun Cli(const std::string& args) {
+  const std::string cmd = std::string(LULL_SNAPSHOT_CLI) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  CliRun r{-1, ""};
+  if (!p) return r;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) r.out.append(buf, n);
+  const int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+TEST(Cli, SnapshotAndRestoreOfADomainWithProgressAndErrors) {
+  ScratchDir d;
+  const std::string dom = "clitest" + std::to_string(::getpid());
+  struct Cleanup {
+    std::string path;
+    ~Cleanup() { std::filesystem::remove(path); }
+  } cleanup{"/dev/shm/lull-guest-" + dom};
+  CliRun r = Cli("guest " + dom + " --mib 8");
+  ASSERT_EQ(r.status, 0) << r.out;
+  r = Cli("snapshot " + dom + " --dir " + d.path());
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("generation 1 (base)"), std::string::npos) << r.out;
+  const std::string g1 = GenerationPath(d.path(), 1);
+  r = Cli("restore " + g1 + " --mode lazy --queries 500");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("guest answered 500/500 queries"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::filesystem::exists(d.path() + "/touch.txt"));
+  // The next snapshot lays out the critical set learnt from that restore.
+  r = Cli("snapshot " + dom + " --dir " + d.path() + " --base");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("critical set:"), std::string::npos) << r.out;
+  r = Cli("restore " + GenerationPath(d.path(), 2) + " --queries 500");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("prefetch"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("eta"), std::string::npos) << "progress with the time left: " << r.out;
+  // Bad input: a truncated file, an unknown domain, a bad mode.
+  std::filesystem::resize_file(g1, FileSize(g1) / 2);
+  r = Cli("restore " + g1);
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("truncated at offset"), std::string::npos) << r.out;
+  r = Cli("snapshot no-such-domain-" + dom + " --dir " + d.path());
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("domain no-such-domain-"), std::string::npos) << r.out;
+  r = Cli("restore " + g1 + " --mode fast");
+  EXPECT_EQ(r.status, 2) << r.out;
+}
+
+}  // namespace
+}  // namespace lull::snapshot
