@@ -18,7 +18,8 @@ PKG_BUILD   := build-essential cmake ninja-build pkg-config clang libclang-rt-14
 PKG_LIBS    := libxen-dev libeigen3-dev liburing-dev libgtest-dev libgmock-dev \
                libbenchmark-dev libboost-dev liblz4-dev libxxhash-dev \
                nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libcpp-httplib-dev
-PKG_TOOLS   := python3 python3-statsmodels python3-matplotlib python3-pandas prometheus
+PKG_TOOLS   := python3 python3-statsmodels python3-matplotlib python3-pandas prometheus \
+               iproute2 fio
 PACKAGES    := $(PKG_BUILD) $(PKG_LIBS) $(PKG_TOOLS)
 
 # Debian's python, not a pyenv or venv one: statsmodels and matplotlib come from apt.
