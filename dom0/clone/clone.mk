@@ -3,9 +3,10 @@
 #   make bench-clone   Google Benchmark: warm-shadow activation against a cold start (the
 #                      baseline), ratio printed; then the spike scenario: real HAProxy and
 #                      backends on 127.0.0.1, wrk following Azure VM 737498's daily spike
-#                      (300x sped up) under three policies (none, reactive, predictive),
-#                      p50/p99/errors per policy and the ratios to the targets.
-#                      Results in results/clone/.
+#                      (300x sped up) under the policies none, reactive, predictive (and
+#                      predictive without the block cache), interleaved over 3 rounds:
+#                      p50/p99/errors per policy, medians, and the ratios to the targets
+#                      (about 7 minutes). Results in results/clone/.
 TRACES ?= ../shared/traces
 CLONE_OUT ?= results/clone
 
