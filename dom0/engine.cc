@@ -158,6 +158,7 @@ void Engine::Poll() {
   host_sum_ += host_now;
   ++host_n_;
   CreditLeases(now);
+  if (cfg_.policy == Policy::kLull) ShedBeforeContention(host_now);
   // Leases the host expired on its own (lulld was late) are forgotten here.
   for (auto it = leases_.begin(); it != leases_.end();) {
     if (it->second.info.expires_ns <= now) {
@@ -174,6 +175,25 @@ void Engine::Poll() {
   if (now >= next_control_ns_) {
     Control();
     next_control_ns_ += static_cast<uint64_t>(cfg_.control_period_s * kNs);
+  }
+}
+
+// Lull watches the host's headroom every poll: when the guests' demand climbs to within
+// the reserve of what the leases leave them, it returns the largest leases before any
+// guest has to wait (a planned return, not a violation).
+void Engine::ShedBeforeContention(double host_now) {
+  double lent = 0;
+  for (const auto& [id, l] : leases_) lent += l.info.cpus;
+  double over = host_now + lent - (host_->PhysicalCpus() - cfg_.host_reserve_cpus);
+  if (over <= 0 || leases_.empty()) return;
+  std::vector<std::pair<double, uint64_t>> by_size;
+  for (auto& [id, l] : leases_) by_size.push_back({l.info.cpus, id});
+  std::sort(by_size.rbegin(), by_size.rend());
+  double freed = 0;
+  for (auto& [c, id] : by_size) {
+    if (freed >= over) break;
+    freed += c;
+    EndLease(id, false);
   }
 }
 

@@ -14,7 +14,8 @@
 //   kNone      lends nothing (the cost of doing nothing, and the unmet-demand floor);
 //   kReactive  lends what was idle in the last period (mean demand);
 //   kLull      lends up to the lowest level the guest will stay below for the whole
-//              window with probability >= its learned threshold;
+//              window with probability >= its learned threshold, and returns its
+//              largest leases early when the host's demand nears what they leave;
 //   kOracle    knows each guest's future demand (FutureView) and lends exactly the
 //              headroom of the coming period.
 // Every policy is capped by the host's own headroom (capacity minus the host's
@@ -71,7 +72,7 @@ struct EngineConfig {
   TunerConfig tuner;
   // The host's own threshold (P(host demand stays below the level) to lend up to it),
   // tuned by the same loop from host-pressure events.
-  TunerConfig host_tuner{0.07, 0.01, {0.5, 0.5, 0.5}, {0.9, 0.9, 0.9}, 0.999, 2.0, 0.0};
+  TunerConfig host_tuner{0.05, 0.01, {0.5, 0.5, 0.5}, {0.9, 0.9, 0.9}, 0.999, 2.0, 0.0};
 };
 
 struct LeaseInfo {
@@ -156,6 +157,7 @@ class Engine {
   };
   void Lendable(G& g, double host_load, uint64_t now, double* cpu, double* mem);
   double HostHeadroom(uint64_t now);
+  void ShedBeforeContention(double host_now);
   void CreditLeases(uint64_t now);
   void EndLease(uint64_t id, bool forced);
   G* FindG(DomId d);
