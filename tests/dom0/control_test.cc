@@ -77,7 +77,7 @@ TEST(ControlSocket, PeerCredentialsAreChecked) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to connect as another uid";
   if (access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "setpriv (util-linux) not installed";
   std::string path = TempSock("cred");
-  int calls = 0;
+  std::atomic<int> calls{0};  // bumped on the server's thread
   ControlServer s(path, [&](const json&) { ++calls; return json{{"ok", true}, {"guests", json::array()}}; });
   ASSERT_TRUE(s.Start().ok());
   const std::string as_nobody = "/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups " LULLCTL_PATH " -s " + path + " -j list";
