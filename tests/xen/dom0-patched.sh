@@ -96,14 +96,16 @@ if xl create /test/g3.cfg >/tmp/create-g3.log 2>&1; then
   # (b) Revocation: granted at the start of one of g1's idle phases, the lease must be
   # revoked by g1's next wake that Xen sees it for (Xen's accounting picks a grant up
   # within 30 ms), in the wake path itself: the WAKE record of that call follows the
-  # revocation by at most 1 ms, and Xen's LEASE_REVOKED record has its timestamp.
+  # revocation by at most 5 ms (measured 0.3-0.8 ms in emulation on a loaded machine;
+  # the guest's separate wakes are tens of ms apart), and Xen's LEASE_REVOKED record
+  # has its timestamp.
   out=$(lull-xen-probe lease $d1 $d3 150 8000 2>&1)
   echo "$out" | sed 's/^/LULL-INFO lease (g1 running): /'
   l=$(echo "$out" | grep '^LEASE ')
   fate=$(get "$l" fate); w=$(get "$l" wake_minus_revoke_us); held=$(get "$l" held_s)
   rv=$(get "$l" revoked_ns); ev=$(get "$l" revoked_event_ns); g2r=$(get "$l" grant_to_revoke_ms)
   if [ "$fate" = revoked ] && [ "$rv" = "$ev" ] &&
-     awk -v w=$w 'BEGIN { exit !(w >= 0 && w <= 1000) }'; then
+     awk -v w=$w 'BEGIN { exit !(w >= 0 && w <= 5000) }'; then
     res PASS lease-revoked-on-wake "revoked ${g2r} ms after the grant, ${w} us before the lender's WAKE record of the same wake; LEASE_REVOKED record at the same ns"
   else
     res FAIL lease-revoked-on-wake "fate=$fate revoked_ns=$rv event_ns=$ev wake_minus_revoke_us=$w"; rc=1
