@@ -153,11 +153,13 @@ Status LoadFile(const std::string& path, SnapshotFile* f) {
   f->pages.resize(h.n_pages);
   f->critical.resize(h.n_critical);
   const uint8_t* p = man.data();
-  std::memcpy(f->chunks.data(), p, h.n_chunks * sizeof(ChunkEntry));
-  p += h.n_chunks * sizeof(ChunkEntry);
-  std::memcpy(f->pages.data(), p, h.n_pages * sizeof(PageEntry));
-  p += h.n_pages * sizeof(PageEntry);
-  std::memcpy(f->critical.data(), p, h.n_critical * sizeof(uint64_t));
+  auto take = [&p](void* dst, size_t n) {  // memcpy with an empty vector's null is UB
+    if (n) std::memcpy(dst, p, n);
+    p += n;
+  };
+  take(f->chunks.data(), h.n_chunks * sizeof(ChunkEntry));
+  take(f->pages.data(), h.n_pages * sizeof(PageEntry));
+  take(f->critical.data(), h.n_critical * sizeof(uint64_t));
 
   for (size_t i = 0; i < f->chunks.size(); ++i) {
     const ChunkEntry& c = f->chunks[i];
@@ -266,7 +268,7 @@ Status SnapshotChain::Open(const std::string& path, std::unique_ptr<SnapshotChai
   const std::string d = dir.empty() ? "." : dir;
   // Walk back to the base; files_ is newest first until reversed below.
   while (c->files_.back().header.kind == kIncrement) {
-    const FileHeader& child = c->files_.back().header;
+    const FileHeader child = c->files_.back().header;  // a copy: push_back reallocates
     if (child.generation <= child.base_generation) {
       return Status::Corruption("snapshot " + c->files_.back().path +
                                 ": increment without a parent generation");

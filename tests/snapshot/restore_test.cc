@@ -75,7 +75,8 @@ TEST_P(RestoreModes, RestoresExactMemoryAndTheGuestAnswersAsBefore) {
   EXPECT_LE(rep.t_first_work, rep.t_guest_done);
   EXPECT_LE(rep.t_resident, rep.t_verified);
   EXPECT_GT(rep.bytes_read, 0u);
-  EXPECT_LE(rep.bytes_read, FileSize(f.path) + (1 << 20));
+  // The file at most once, plus one page per fault (a fault may race the fill's stream).
+  EXPECT_LE(rep.bytes_read, FileSize(f.path) + rep.faults * kP + (1 << 20));
   if (GetParam() == RestoreMode::kEager) {
     EXPECT_EQ(rep.faults, 0u);
     EXPECT_GT(calls, 0u);
