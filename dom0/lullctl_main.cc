@@ -4,7 +4,18 @@
 //   lullctl task-add KIND --cpu-s N [--mem GIB] [--max-cpus N] [--deadline S] [--target T]
 //   lullctl lend DOMAIN TASK [--cpus N] [--mem GIB]
 //   lullctl revoke LEASE | lullctl revoke --domain DOMAIN
+//
+// The companion modules' verbs run their own tools with the same verb and arguments,
+// and their output and exit status pass straight through:
+//   lullctl snapshot DOMAIN ... | restore FILE ...   -> lull-snapshot
+//   lullctl migrate DOMAIN HOST[:PORT] [--when-idle] -> lull-migrate
+//   lullctl clones ... | clone-pool DOMAIN --size N  -> lull-clone
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <string_view>
 
 #include <cstdio>
 #include <thread>
@@ -44,9 +55,43 @@ void PrintGuests(const json& r) {
   }
 }
 
+// The tool serving a companion module's verb, or nullptr. Looked for beside lullctl
+// (installed), in the build tree's dom0/<module>/, then on PATH.
+const char* ModuleTool(std::string_view verb, const char** module) {
+  struct Verb { const char* verb; const char* module; const char* tool; };
+  static const Verb kVerbs[] = {{"snapshot", "snapshot", "lull-snapshot"},
+                                {"restore", "snapshot", "lull-snapshot"},
+                                {"migrate", "migrate", "lull-migrate"},
+                                {"clones", "clone", "lull-clone"},
+                                {"clone-pool", "clone", "lull-clone"}};
+  for (const Verb& v : kVerbs)
+    if (verb == v.verb) {
+      *module = v.module;
+      return v.tool;
+    }
+  return nullptr;
+}
+
+[[noreturn]] void ExecModule(const char* module, const char* tool, char** argv) {
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+  argv[0] = const_cast<char*>(tool);
+  for (const auto& cand : {self / tool, self / module / tool}) {
+    if (!ec && ::access(cand.c_str(), X_OK) == 0) ::execv(cand.c_str(), argv);
+  }
+  ::execvp(tool, argv);
+  std::fprintf(stderr, "lullctl: cannot run %s for '%s': %s (looked beside lullctl, in %s/%s/, "
+                       "and on PATH)\n", tool, argv[1], std::strerror(errno), self.c_str(), module);
+  std::exit(127);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2) {
+    const char* module = nullptr;
+    if (const char* tool = ModuleTool(argv[1], &module)) ExecModule(module, tool, argv);
+  }
   CLI::App app{"lullctl - control lulld"};
   app.require_subcommand(1);
   std::string sock = "/run/lulld/lulld.sock";
