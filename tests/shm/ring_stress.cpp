@@ -8,6 +8,7 @@
 // Without --drop the producer waits for space, so every record must arrive. With
 // --drop it never waits (as Xen's scheduler does): the consumer then checks that records
 // arrive in order and that the gaps add up to exactly the producer's drop count.
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -184,6 +185,7 @@ int main(int argc, char** argv) {
     });
     int rc = Consume(seg.data(), bytes, total, drop,
                      [&] { return finished.load(std::memory_order_acquire); });
+    if (rc != 0) std::_Exit(rc);  // the producer may be waiting for room forever
     producer.join();
     return rc;
   }
@@ -203,7 +205,9 @@ int main(int argc, char** argv) {
     if (!exited && waitpid(pid, &status, WNOHANG) == pid) exited = true;
     return exited;
   });
+  if (rc != 0 && !exited) kill(pid, SIGKILL);  // it may be waiting for room forever
   if (!exited) waitpid(pid, &status, 0);
+  if (rc != 0) return rc;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::fprintf(stderr, "ring_stress: producer process failed (status %d)\n", status);
     return 1;
