@@ -297,6 +297,9 @@ TEST(Reservation, PrewarmsReleasesExpiresAndIsUsed) {
   MigrateStats st;
   lull::Status s = Migrate(g.get(), "127.0.0.1", port, o, &st);
   ASSERT_TRUE(s.ok()) << s.ToString();
+  // The target's server thread settles its accounting after COMMITTED: wait for it
+  // (it raced the check under ASan in CI).
+  for (int i = 0; i < 200 && t.server->stats().memory_in_use != 0; ++i) SleepMs(10);
   EXPECT_EQ(0u, t.server->stats().memory_in_use);
   EXPECT_EQ(1u, t.factory.started());
   lull::Status bad = Reserve("127.0.0.1", port, 1000, 10, &id);
