@@ -20,6 +20,16 @@ double Percentile(std::vector<double> v, double q) {
   return i + 1 < v.size() ? v[i] * (1 - f) + v[i + 1] * f : v[i];
 }
 
+int AutoHostCpus(const Workload& w) {
+  std::vector<double> totals;
+  for (int64_t t = 0; t < static_cast<int64_t>(w.duration_s); t += 10) {
+    double sum = 0;
+    for (size_t g = 0; g < w.guests.size(); ++g) sum += w.Cpu(g, t);
+    totals.push_back(sum);
+  }
+  return std::max(2, static_cast<int>(std::ceil(1.1 * Percentile(totals, 0.999))));
+}
+
 WorkloadFuture::WorkloadFuture(const Workload* w) : w_(w) {}
 
 double WorkloadFuture::MaxCpu(DomId d, uint64_t t0, uint64_t t1) const {

@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 
 #include <atomic>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -35,26 +34,13 @@ int Fail(const lull::Status& s) {
   return 1;
 }
 
-// host.pcpus = 0: size the host to the workload, so that doing nothing leaves (almost)
-// no demand unmet, like the built-in workload on 16 CPUs: the 99.9th percentile of the
-// guests' total demand plus 10 %. Traces differ wildly in how busy their VMs are.
-int AutoCpus(const Workload& w) {
-  std::vector<double> totals;
-  for (int64_t t = 0; t < static_cast<int64_t>(w.duration_s); t += 10) {
-    double sum = 0;
-    for (size_t g = 0; g < w.guests.size(); ++g) sum += w.Cpu(g, t);
-    totals.push_back(sum);
-  }
-  return std::max(2, static_cast<int>(std::ceil(1.1 * Percentile(totals, 0.999))));
-}
-
 // The main job: every policy on the same workload, then the table, CSV and targets.
 int Compare(const LulldConfig& cfg, bool progress) {
   Workload w;
   lull::Status s = BuildWorkload(cfg, &w);
   if (!s.ok()) return Fail(s);
   RunConfig rc;
-  rc.host.pcpus = cfg.pcpus > 0 ? cfg.pcpus : AutoCpus(w);
+  rc.host.pcpus = cfg.pcpus > 0 ? cfg.pcpus : AutoHostCpus(w);
   rc.host.mem_gib = cfg.mem_gib;
   rc.host.step_s = cfg.step_s;
   rc.engine = cfg.engine;

@@ -2,7 +2,6 @@
 // one simulated day) and the PlanetLab and Bitbrains traces (host sized to the trace).
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 
@@ -31,16 +30,6 @@ void CheckAll(const Workload& w, int pcpus) {
   EXPECT_LT(r[2].engine.forced_revocations, r[1].engine.forced_revocations) << table;
 }
 
-int SizeHost(const Workload& w) {
-  std::vector<double> totals;
-  for (int64_t t = 0; t < static_cast<int64_t>(w.duration_s); t += 10) {
-    double s = 0;
-    for (size_t g = 0; g < w.guests.size(); ++g) s += w.Cpu(g, t);
-    totals.push_back(s);
-  }
-  return std::max(2, static_cast<int>(std::ceil(1.1 * Percentile(totals, 0.999))));
-}
-
 TEST(Targets, BuiltinWorkload) {
   Workload w;
   ASSERT_TRUE(GenerateBuiltin({}, &w).ok());
@@ -52,7 +41,7 @@ TEST(Targets, PlanetLabTrace) {
   if (!std::filesystem::exists(dir)) GTEST_SKIP() << "traces not found at " << dir << " (set LULL_TRACES)";
   Workload w;
   ASSERT_TRUE(LoadTraces(dir, {}, &w).ok());
-  CheckAll(w, SizeHost(w));
+  CheckAll(w, AutoHostCpus(w));
 }
 
 TEST(Targets, BitbrainsTrace) {
@@ -60,7 +49,7 @@ TEST(Targets, BitbrainsTrace) {
   if (!std::filesystem::exists(dir)) GTEST_SKIP() << "traces not found at " << dir << " (set LULL_TRACES)";
   Workload w;
   ASSERT_TRUE(LoadTraces(dir, {}, &w).ok());
-  CheckAll(w, SizeHost(w));
+  CheckAll(w, AutoHostCpus(w));
 }
 
 }  // namespace
