@@ -73,7 +73,7 @@ test: build
 bench: bench-ring $(BENCH_STEPS)
 
 bench-ring: build
-	$(BUILD)/tests/bench/lull-bench-ring
+	$(BUILD)/tests/bench/ring/lull-bench-ring
 
 fuzz: deps
 	@cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \

@@ -18,6 +18,6 @@ run-traces: build
 	$(BUILD)/dom0/lulld --compare --trace $(TRACES)/bitbrains_rnd/2013-8 --cpus 0 --out results/run-bitbrains
 
 bench-dom0: build
-	$(BUILD)/tests/dom0/lull-bench-dom0
+	$(BUILD)/tests/bench/dom0/lull-bench-dom0
 
 BENCH_STEPS += bench-dom0

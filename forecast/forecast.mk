@@ -15,7 +15,7 @@ eval: build
 	  --series $(EVAL_SERIES) --max-steps $(EVAL_MAX_STEPS) --python $(PYTHON)
 
 bench-forecast: build
-	$(BUILD)/tests/forecast/bench/lull-bench-forecast --traces $(TRACES) --python $(PYTHON) \
+	$(BUILD)/tests/bench/forecast/lull-bench-forecast --traces $(TRACES) --python $(PYTHON) \
 	  --out $(EVAL_OUT)
 
 BENCH_STEPS += bench-forecast

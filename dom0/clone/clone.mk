@@ -19,7 +19,7 @@ PACKAGES += $(PKG_CLONE)
 
 bench-clone: build
 	mkdir -p $(CLONE_OUT)
-	$(BUILD)/tests/clone/bench/lull-clone-bench-activation --benchmark_min_time=0.5
-	$(BUILD)/tests/clone/bench/lull-clone-spike --traces $(TRACES) --out $(CLONE_OUT)
+	$(BUILD)/tests/bench/clone/lull-clone-bench-activation --benchmark_min_time=0.5
+	$(BUILD)/tests/bench/clone/lull-clone-spike --traces $(TRACES) --out $(CLONE_OUT)
 
 BENCH_STEPS += bench-clone

@@ -19,7 +19,7 @@ migrate-deps:
 	  echo "bench-migrate: $(PKG_MIGRATE) missing; the benchmark will use loopback"
 
 bench-migrate: build migrate-deps
-	$(BUILD)/tests/migrate/bench/lull-bench-migrate --guest-mib $(MIGRATE_GUEST_MIB) \
+	$(BUILD)/tests/bench/migrate/lull-bench-migrate --guest-mib $(MIGRATE_GUEST_MIB) \
 	  --mbit $(MIGRATE_MBIT)
 
 BENCH_STEPS += bench-migrate

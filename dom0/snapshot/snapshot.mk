@@ -17,7 +17,7 @@ snapshot-deps:
 	done
 
 bench-snapshot: build snapshot-deps
-	$(BUILD)/tests/snapshot/bench/lull-bench-snapshot --dir $(BUILD)/snapshot-bench \
+	$(BUILD)/tests/bench/snapshot/lull-bench-snapshot --dir $(BUILD)/snapshot-bench \
 	  --sizes $(SNAP_BENCH_SIZES)
 
 BENCH_STEPS += bench-snapshot

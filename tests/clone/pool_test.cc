@@ -20,7 +20,7 @@
 #include "dom0/clone/block_cache.h"
 #include "dom0/clone/control.h"
 #include "dom0/clone/controller.h"
-#include "tests/clone/bench/bench_env.h"
+#include "tests/bench/clone/bench_env.h"
 
 namespace lull::clone {
 namespace {

@@ -1,4 +1,4 @@
-#include "tests/migrate/bench/netns.h"
+#include "tests/bench/migrate/netns.h"
 
 #include <fcntl.h>
 #include <sched.h>

@@ -36,7 +36,8 @@
 #include "dom0/migrate/source.h"
 #include "dom0/migrate/target.h"
 #include "dom0/migrate/when_idle.h"
-#include "tests/migrate/bench/netns.h"
+#include "tests/bench/bench_results.h"
+#include "tests/bench/migrate/netns.h"
 
 namespace lull::migrate {
 namespace {
@@ -117,19 +118,6 @@ BENCHMARK(BM_Encode<XbzrleEncode>)->Name("encode/xbzrle");
 BENCHMARK(BM_Encode<NaiveXbzrle>)->Name("encode/xbzrle_bytewise");
 BENCHMARK(BM_Memcpy)->Name("encode/memcpy");
 BENCHMARK(BM_Lz4Text)->Name("encode/lz4_text");
-
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& r : runs) {
-      if (r.run_type != Run::RT_Iteration || r.error_occurred) continue;
-      auto it = r.counters.find("bytes_per_second");
-      if (it != r.counters.end()) bps[r.benchmark_name()] = double(it->second);
-    }
-  }
-  std::map<std::string, double> bps;
-};
 
 // ---- scenarios ---------------------------------------------------------------------
 
@@ -260,9 +248,9 @@ int main(int argc, char** argv) {
   int rc = static_cast<int>(rest.size());
   benchmark::Initialize(&rc, rest.data());
   if (benchmark::ReportUnrecognizedArguments(rc, rest.data())) return 1;
-  RatioReporter rep;
+  lull::bench::ResultReporter rep("bytes_per_second");
   benchmark::RunSpecifiedBenchmarks(&rep);
-  auto& b = rep.bps;
+  auto& b = rep.results;
   double x = b["encode/xbzrle"], naive = b["encode/xbzrle_bytewise"], mc = b["encode/memcpy"];
   std::printf("\nXBZRLE encoding, 4 KiB pages with 64 changed bytes, one core:\n"
               "  ours %.2f GB/s   target 2 GB/s (XBZRLE's published speed): %.2fx\n"

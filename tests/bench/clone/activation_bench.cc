@@ -16,7 +16,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "tests/clone/bench/bench_env.h"
+#include "tests/bench/clone/bench_env.h"
 
 namespace lull::clone::bench {
 namespace {

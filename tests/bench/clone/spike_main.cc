@@ -29,7 +29,7 @@
 
 #include "dom0/clone/controller.h"
 #include "forecast/traces.h"
-#include "tests/clone/bench/bench_env.h"
+#include "tests/bench/clone/bench_env.h"
 
 namespace lull::clone::bench {
 namespace {

@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "shm/ring.h"
+#include "tests/bench/bench_results.h"
 
 // Xen's public ring macros need the barriers that xenctrl.h defines for x86_64; these
 // are the same definitions (a compiler barrier; a locked add as the full barrier).
@@ -291,28 +292,13 @@ BENCHMARK(Latency<LullQueue>)->Name("latency/lull")->UseRealTime();
 BENCHMARK(Latency<BoostQueue>)->Name("latency/boost_spsc")->UseRealTime();
 BENCHMARK(Latency<XenRing>)->Name("latency/xen_ring_h")->UseRealTime();
 
-// Keeps each run's result so that main() can print ratios after the table.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& r : runs) {
-      if (r.run_type != Run::RT_Iteration || r.error_occurred) continue;
-      auto it = r.counters.find("items_per_second");
-      double v = it != r.counters.end() ? double(it->second)
-                                        : r.GetAdjustedRealTime();  // ns per round trip
-      results[r.benchmark_name()] = v;
-    }
-  }
-  std::map<std::string, double> results;
-};
 
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  RatioReporter rep;
+  lull::bench::ResultReporter rep("items_per_second");  // else ns per round trip
   benchmark::RunSpecifiedBenchmarks(&rep);
   auto& r = rep.results;
   auto ratio = [&](const std::string& a, const std::string& b) {
