@@ -14,7 +14,7 @@ PKG_XEN := qemu-system-x86 busybox-static cpio xz-utils bison flex quilt dpkg-de
 XEN_TOOLS_DIR := $(BUILD)/xen-tools
 XEN_CXX := g++ -std=c++20 -Wall -Wextra -Werror -O2 -I.
 
-.PHONY: xen test-xen xen-deps xen-tools
+.PHONY: xen test-xen xen-deps xen-tools xen-payload
 
 # The Makefile's own `deps` logic, asked for our packages only.
 xen-deps:
@@ -34,5 +34,13 @@ xen-tools: deps
 	  -o $(XEN_TOOLS_DIR)/lull-xen-tel-test
 	$(XEN_TOOLS_DIR)/lull-xen-tel-test --gtest_brief=1
 
-test-xen: deps xen-deps xen-tools
+# Programs of the CMake build that go into the test dom0 as /payload/bin/<name> (their
+# shared libraries follow them; see tests/xen/xen-harness.sh). Paths are relative to
+# $(BUILD); a part adds its own with `XEN_PAYLOAD_BINS += dom0/<part>/<program>`.
+XEN_PAYLOAD_BINS += dom0/lulld dom0/lullctl
+
+xen-payload: build xen-tools
+	@for b in $(XEN_PAYLOAD_BINS); do cp $(BUILD)/$$b $(XEN_TOOLS_DIR)/payload/bin/ || exit 1; done
+
+test-xen: deps xen-deps xen-payload
 	bash tests/xen/test-xen.sh --payload $(XEN_TOOLS_DIR)/payload

@@ -3,7 +3,7 @@
 #
 # Brings up the minimum Xen toolstack (xenstored, xen-init-dom0, xenconsoled), runs the
 # standard checks (/test/dom0-checks.sh) and then the caller's dom0 script, if any
-# (/test/extra.sh, with the payload under /payload), and powers off so QEMU exits.
+# (/test/extra-1.sh, extra-2.sh, ... with the payload under /payload), and powers off so QEMU exits.
 # Every result is one line on the console, parsed on the host:
 #   LULL-RESULT PASS|FAIL <name> <detail>      LULL-INFO <text>      LULL-DONE
 export PATH=/payload/bin:/payload:/usr/lib/xen-4.17/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -40,8 +40,10 @@ info "xen cmdline: $(xl info | sed -n 's/^xen_commandline *: //p')"
 
 . /test/dom0-checks.sh
 
-if [ -f /test/extra.sh ]; then
-  info "running the extra dom0 script"
-  if sh /test/extra.sh; then pass extra-script "exit 0"; else fail extra-script "exit $?"; fi
-fi
+i=1
+while [ -f /test/extra-$i.sh ]; do
+  info "running extra dom0 script $i"
+  if sh /test/extra-$i.sh; then pass extra-$i "exit 0"; else fail extra-$i "exit $?"; fi
+  i=$((i + 1))
+done
 finish

@@ -1,7 +1,9 @@
 #!/bin/bash
 # `make test-xen`: boots stock Debian Xen, then lull's patched build, in QEMU, each with
-# the standard dom0 checks (dom0-checks.sh) plus a per-build script (dom0-stock.sh,
-# dom0-patched.sh), and prints one table of results.
+# the standard dom0 checks (dom0-checks.sh) plus per-build scripts, and prints one table
+# of results. The stock boot runs dom0-stock.sh then every dom0-stock-*.sh; the patched
+# boot dom0-patched.sh then every dom0-patched-*.sh (a part adds its in-dom0 checks as
+# one more file, in name order).
 #
 #   tests/xen/test-xen.sh [--payload DIR] [--stock-only]
 #
@@ -28,7 +30,17 @@ trap 'rm -rf "$out" $pl' EXIT
 failed=0
 start=$(date +%s)
 
-bash "$here/xen-harness.sh" --label stock --dom0-script "$here/dom0-stock.sh" "${args[@]}" | tee -a "$out"
+# The dom0 scripts of one boot, as --dom0-script arguments.
+scripts() {
+  local f
+  for f in "$here/dom0-$1.sh" "$here"/dom0-"$1"-*.sh; do
+    [ -f "$f" ] && printf -- '--dom0-script\n%s\n' "$f"
+  done
+}
+mapfile -t stock_scripts < <(scripts stock)
+mapfile -t patched_scripts < <(scripts patched)
+
+bash "$here/xen-harness.sh" --label stock "${stock_scripts[@]}" "${args[@]}" | tee -a "$out"
 [ "${PIPESTATUS[0]}" = 0 ] || failed=1
 
 if [ $stock_only = 0 ]; then
@@ -48,7 +60,7 @@ if [ $stock_only = 0 ]; then
       mkdir -p "$pl/lull" && cp "$(dirname "$built")/xl" "$pl/lull/xl"
       pargs=(--payload "$pl")
     fi
-    bash "$here/xen-harness.sh" --label patched --xen "$built" --dom0-script "$here/dom0-patched.sh" \
+    bash "$here/xen-harness.sh" --label patched --xen "$built" "${patched_scripts[@]}" \
       "${pargs[@]}" | tee -a "$out"
     [ "${PIPESTATUS[0]}" = 0 ] || failed=1
   elif [ "$rc" = 3 ]; then

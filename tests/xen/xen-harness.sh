@@ -12,6 +12,8 @@
 # --dom0-script FILE run in dom0 after the standard checks (tests/xen/dom0-checks.sh),
 #                    with the two workload guests still running; it reports with lines
 #                    `LULL-RESULT PASS|FAIL name detail` and its exit status is a result.
+#                    May be given more than once: the scripts run in the order given,
+#                    each as its own result (extra-1, extra-2, ...).
 # Debian packages are fetched with `apt-get download` into $CACHE/debs once and unpacked
 # with `dpkg -x`; nothing is installed on the host but the tools in xen-patches/xen.mk.
 # The serial log is kept in $CACHE/logs/<label>.log. Exit status 0 only when every
@@ -24,7 +26,7 @@ cache=$repo/.cache/xen
 xen_img=""
 label=stock
 payload=""
-extra=""
+extra=()
 limit=900
 
 die() { echo "xen-harness: $*" >&2; exit 2; }
@@ -33,14 +35,14 @@ while [ $# -gt 0 ]; do
     --xen) xen_img=${2:?--xen needs a file}; shift 2 ;;
     --label) label=${2:?--label needs a name}; shift 2 ;;
     --payload) payload=${2:?--payload needs a directory}; shift 2 ;;
-    --dom0-script) extra=${2:?--dom0-script needs a file}; shift 2 ;;
+    --dom0-script) extra+=("${2:?--dom0-script needs a file}"); shift 2 ;;
     --timeout) limit=${2:?--timeout needs seconds}; shift 2 ;;
     --cache) cache=${2:?--cache needs a directory}; shift 2 ;;
     *) die "unknown argument '$1' (see the header of $0)" ;;
   esac
 done
 [ -z "$payload" ] || [ -d "$payload" ] || die "--payload '$payload' is not a directory"
-[ -z "$extra" ] || [ -f "$extra" ] || die "--dom0-script '$extra' is not a file"
+for f in "${extra[@]}"; do [ -f "$f" ] || die "--dom0-script '$f' is not a file"; done
 [ -z "$xen_img" ] || [ -f "$xen_img" ] || die "--xen '$xen_img' is not a file"
 case "$limit" in ''|*[!0-9]*) die "--timeout '$limit' is not a whole number of seconds" ;; esac
 for tool in qemu-system-x86_64 busybox cpio apt-get dpkg ldd xz; do
@@ -150,7 +152,8 @@ if [ -n "$payload" ]; then
   elves=$(find $d/payload -type f -exec sh -c 'head -c 4 "$1" | grep -q ELF && echo "$1"' _ {} \;)
   [ -z "$elves" ] || copy_libs $elves
 fi
-[ -z "$extra" ] || cp "$extra" $d/test/extra.sh
+i=0
+for f in "${extra[@]}"; do i=$((i + 1)); cp "$f" $d/test/extra-$i.sh; done
 (cd $d && find . | cpio -o -H newc --quiet) >$work/dom0.img
 echo "xen-harness[$label]: dom0 image $(du -m $work/dom0.img | cut -f1) MiB, hypervisor $xen_img"
 
