@@ -103,8 +103,9 @@
  *   leases        1 .. 4096 entries; 64 bytes each, so at most 256 KiB.
  *   region size   < 2^32 bytes: every offset fits a uint32_t.
  *
- * ERRORS are negative errno values (-EINVAL bad argument or geometry, -EPROTO the other
- * side broke the protocol, -ENOSPC ring full, -EBUSY a lease entry stayed mid-write).
+ * ERRORS are negative errno values (-EINVAL bad argument or geometry, -LULL_EPROTO, which
+ * is -EPROTO wherever EPROTO exists, the other side broke the protocol, -ENOSPC ring
+ * full, -EBUSY a lease entry stayed mid-write).
  */
 #ifndef LULL_SHM_H
 #define LULL_SHM_H
@@ -116,6 +117,15 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <errno.h>
+#endif
+
+/* "The other side broke the protocol". Xen's errno.h has no EPROTO, so the header
+ * brings its own value (Linux's) where there is none and stands alone in Xen; elsewhere
+ * it is the system's EPROTO, so C++ callers may compare with -EPROTO. */
+#ifdef EPROTO
+#define LULL_EPROTO EPROTO
+#else
+#define LULL_EPROTO 71
 #endif
 
 #ifdef __cplusplus
@@ -407,23 +417,23 @@ static inline int lull_shm_attach(void *mem, uint64_t size, struct lull_shm_view
 	if (!mem || size < sizeof(c) || ((uintptr_t)mem & (LULL_CACHELINE - 1)))
 		return -EINVAL;
 	if (LULL_LOAD_ACQ(&h->magic) != LULL_SHM_MAGIC)
-		return -EPROTO;
+		return -LULL_EPROTO;
 	__builtin_memcpy(&c, h, sizeof(c));
 	if (c.magic != LULL_SHM_MAGIC || c.version != LULL_SHM_VERSION ||
 	    c.hdr_size != sizeof(c))
-		return -EPROTO;
+		return -LULL_EPROTO;
 	v->geom.n_tel = c.n_tel;
 	v->geom.tel_capacity = c.tel_capacity;
 	v->geom.cmd_capacity = c.cmd_capacity;
 	v->geom.n_leases = c.n_leases;
 	need = lull_shm_size(&v->geom);
 	if (!need || need != c.total_size || need > size)
-		return -EPROTO;
+		return -LULL_EPROTO;
 	tel = lull_ring_bytes(c.tel_capacity, sizeof(struct lull_tel_rec));
 	if (c.tel_off != sizeof(c) || c.tel_stride != tel ||
 	    c.cmd_off != c.tel_off + tel * c.n_tel ||
 	    c.lease_off != c.cmd_off + lull_ring_bytes(c.cmd_capacity, sizeof(struct lull_cmd_rec)))
-		return -EPROTO;
+		return -LULL_EPROTO;
 	v->base = (uint8_t *)mem;
 	v->size = need;
 	v->tel_off = c.tel_off;
@@ -472,7 +482,7 @@ static inline int lull__ring_check(const struct lull_ring_hdr *r, uint64_t bytes
 	    LULL_LOAD_RLX(&r->version) != LULL_SHM_VERSION ||
 	    LULL_LOAD_RLX(&r->capacity) != capacity ||
 	    LULL_LOAD_RLX(&r->record_size) != record_size)
-		return -EPROTO;
+		return -LULL_EPROTO;
 	return 0;
 }
 
@@ -504,7 +514,7 @@ static inline int lull_prod_init(struct lull_prod *p, void *ring, uint64_t bytes
 	prod = LULL_LOAD_ACQ(&r->prod);
 	cons = LULL_LOAD_ACQ(&r->cons);
 	if (cons > prod || prod - cons > capacity)
-		return -EPROTO;
+		return -LULL_EPROTO;
 	p->hdr = r;
 	p->data = (uint8_t *)ring + sizeof(*r);
 	p->prod = p->published = prod;
@@ -652,7 +662,7 @@ static inline int64_t lull_cons_refresh(struct lull_cons *c)
 		/* Backwards: never follow it, so no record is ever returned twice. The
 		 * ring stays silent (and each call says why) until prod passes cons. */
 		c->errors++;
-		return -EPROTO;
+		return -LULL_EPROTO;
 	}
 	if (prod - c->cons > (uint64_t)c->mask + 1) {
 		/* More than fits: those slots cannot all be what prod claims. Skip to
@@ -660,7 +670,7 @@ static inline int64_t lull_cons_refresh(struct lull_cons *c)
 		c->errors++;
 		c->skipped += prod - c->cons;
 		c->cons = c->prod_cache = prod;
-		return -EPROTO;
+		return -LULL_EPROTO;
 	}
 	c->prod_cache = prod;
 	return (int64_t)(prod - c->cons);
@@ -793,7 +803,7 @@ static inline int lull_lease_read(const struct lull_lease *l, struct lull_lease_
 		v->pad = 0;
 		s2 = LULL_LOAD_RLX(&l->seq);
 		if (s1 == s2)
-			return lull_lease_val_valid(v) ? 0 : -EPROTO;
+			return lull_lease_val_valid(v) ? 0 : -LULL_EPROTO;
 	}
 	return -EBUSY;
 }
