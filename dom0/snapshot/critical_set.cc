@@ -9,6 +9,55 @@
 #include <unordered_set>
 
 namespace lull::snapshot {
+namespace {
+
+struct Acc { double w = 0, pos = 0; int count = 0; bool last = false; };
+struct Scored { uint64_t page; double prob, freq, pos; };
+
+// Adds the pages no trace touched, in regions where the history shows such pages being
+// touched: per region, over the traces in order, the fraction of the pages no earlier
+// trace had that this trace touched (a random-access region - a hash index - keeps
+// adding new pages, a stable one - code - adds none). Kept when that estimate rests on
+// >= 20 candidate pages and clears the threshold.
+void AddUnseen(const std::vector<TouchTrace>& h, const std::unordered_map<uint64_t, Acc>& acc,
+               uint64_t guest_pages, uint64_t region, double threshold,
+               std::vector<Scored>* out) {
+  const size_t n = h.size();
+  const uint64_t regions = (guest_pages + region - 1) / region;
+  auto size_of = [&](uint64_t r) { return std::min(region, guest_pages - r * region); };
+  std::vector<double> members(regions, 0), again(regions, 0);
+  std::vector<uint64_t> distinct(regions, 0);
+  std::unordered_set<uint64_t> seen;
+  for (size_t t = 0; t < n; ++t) {
+    if (t > 0) {
+      for (uint64_t r = 0; r < regions; ++r) {
+        members[r] += static_cast<double>(size_of(r) - distinct[r]);
+      }
+    }
+    for (uint64_t p : h[t].pages) {
+      if (seen.insert(p).second) {
+        ++distinct[p / region];
+        if (t > 0) again[p / region] += 1;
+      }
+    }
+  }
+  constexpr double kSupport = 20;
+  std::vector<double> pos(regions, 0), pos_w(regions, 0);
+  for (const auto& [p, a] : acc) {
+    pos[p / region] += a.pos;
+    pos_w[p / region] += a.w;
+  }
+  for (uint64_t r = 0; r < regions; ++r) {
+    if (members[r] < kSupport || pos_w[r] <= 0) continue;
+    const double q = again[r] / members[r];
+    if (q < threshold) continue;
+    for (uint64_t p = r * region; p < r * region + size_of(r); ++p) {
+      if (!acc.count(p)) out->push_back({p, q, 0.0, pos[r] / pos_w[r]});
+    }
+  }
+}
+
+}  // namespace
 
 Status PredictCriticalSet(const std::vector<TouchTrace>& history,
                           const forecast::Distribution* activity_after_resume,
@@ -22,7 +71,6 @@ Status PredictCriticalSet(const std::vector<TouchTrace>& history,
     return Status::InvalidArgument("critical set: decay and min_probability must be in "
                                    "(0, 1] and 0 < min_scale <= max_scale");
   }
-  struct Acc { double w = 0, pos = 0; int count = 0; bool last = false; };
   std::unordered_map<uint64_t, Acc> acc;
   const size_t n = history.size();
   std::vector<double> weight(n);
@@ -85,7 +133,6 @@ Status PredictCriticalSet(const std::vector<TouchTrace>& history,
       }
     }
   }
-  struct Scored { uint64_t page; double prob, freq, pos; };
   std::vector<Scored> s;
   s.reserve(acc.size());
   for (const auto& [p, a] : acc) {
@@ -93,6 +140,13 @@ Status PredictCriticalSet(const std::vector<TouchTrace>& history,
     const double cal = q[std::min<size_t>(static_cast<size_t>(a.count), n - 1)];
     s.push_back({p, cal >= 0 ? cal : freq * wsum / (wsum + 1), freq, a.pos / a.w});
   }
+  double scale = 1;
+  if (activity_after_resume && act_w > 0 && act / act_w > 0) {
+    scale = std::clamp(activity_after_resume->p90 / (act / act_w), opt.min_scale, opt.max_scale);
+  }
+  const double threshold = opt.min_probability / scale;
+  if (opt.region_pages > 0 && n >= 2) AddUnseen(history, acc, guest_pages, opt.region_pages,
+                                                 threshold, &s);
   std::sort(s.begin(), s.end(), [](const Scored& a, const Scored& b) {
     if (a.prob != b.prob) return a.prob > b.prob;
     if (a.freq != b.freq) return a.freq > b.freq;
@@ -103,10 +157,6 @@ Status PredictCriticalSet(const std::vector<TouchTrace>& history,
   cs.ranked.reserve(s.size());
   for (const auto& x : s) cs.ranked.push_back(x.page);
 
-  double scale = 1;
-  if (activity_after_resume && act_w > 0 && act / act_w > 0) {
-    scale = std::clamp(activity_after_resume->p90 / (act / act_w), opt.min_scale, opt.max_scale);
-  }
   cs.expected_pages = len / wsum * scale;
   // Recall of the top k pages over each past trace.
   auto recall_of = [&](uint64_t k) {
@@ -129,13 +179,20 @@ Status PredictCriticalSet(const std::vector<TouchTrace>& history,
   // Cost-aware cut: a page is worth prefetching when P(touched) times the cost of its
   // fault exceeds the cost of reading it ahead: P >= min_probability (= prefetch cost /
   // fault cost), lowered by a busier forecast.
-  const double threshold = opt.min_probability / scale;
   uint64_t cut = 0;
   for (const auto& x : s) {
     if (x.prob < threshold) break;  // s is sorted by probability
     ++cut;
   }
   cs.cut = cut;
+  {
+    std::vector<const Scored*> t;
+    t.reserve(cut);
+    for (uint64_t i = 0; i < cut; ++i) t.push_back(&s[i]);
+    std::stable_sort(t.begin(), t.end(),
+                     [](const Scored* a, const Scored* b) { return a->pos < b->pos; });
+    for (const Scored* x : t) cs.touch_order.push_back(x->page);
+  }
   const double fc = activity_after_resume ? 0.5 + 0.5 * activity_after_resume->confidence : 0.75;
   cs.confidence = std::clamp(recall_of(cs.cut) * static_cast<double>(n) /
                              static_cast<double>(n + 1) * fc, 0.0, 1.0);

@@ -24,6 +24,13 @@
 // (few traces, less trust), times 0.5 + 0.5 * the forecast's confidence (0.75 when there
 // is no forecast).
 //
+// Unseen pages (region_pages > 0, >= 2 traces): per region, going through the traces in
+// order, the fraction of the pages no earlier trace had that the next trace touched is
+// the probability that a page no trace has touched yet is touched next (a random-access
+// region keeps adding new pages, a stable one adds none). Where that estimate rests on
+// >= 20 candidate pages and clears the cut, the region's unseen pages join the set,
+// placed at the region's mean position.
+//
 // Bad input (no traces, a page beyond the guest, a page listed twice in one trace, NaN
 // or negative activity) is InvalidArgument naming the trace and position.
 #pragma once
@@ -47,11 +54,19 @@ struct CriticalSetOptions {
   double min_scale = 0.5;  // bounds of the forecast's scaling of the set size
   double max_scale = 2.0;
   double min_probability = 0.3;  // prefetch cost / fault cost (break-even probability)
+  // Regions of this many pages (0: off) let the history speak for pages it never saw:
+  // a page in a region whose pages are touched at random (a hash index, a heap's hot
+  // arena) is likely touched next time even if no trace had it yet; one in a region of
+  // stable pages (code) that was never touched is not. Needs >= 2 traces; see the .cc.
+  uint64_t region_pages = 0;
 };
 
 struct CriticalSet {
-  std::vector<uint64_t> ranked;  // every page seen, best first
+  std::vector<uint64_t> ranked;  // every page seen (and unseen ones that clear the cut), best first
   uint64_t cut = 0;              // prefetch ranked[0, cut)
+  // ranked[0, cut) in expected first-touch order (earlier mean position first): the
+  // snapshot layout for a pipelined prefetch, which the guest follows as it arrives.
+  std::vector<uint64_t> touch_order;
   double expected_pages = 0;     // the size estimate before the margin
   double confidence = 0;
 };

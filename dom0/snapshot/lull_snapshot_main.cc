@@ -10,6 +10,9 @@
 //                                             run N kv queries as the guest's first work,
 //                                             record its first touches in touch.txt, and
 //                                             write the memory to DOMAIN if given
+//   lull-snapshot snapshot --xen DOMID [--dir D]   the same for a Xen PV domain (paused
+//                                             for the capture); run in dom0 as root
+//   lull-snapshot restore FILE --xen DOMID    restore into a paused Xen domain, verified
 // Exit status 0 on success, 1 on an error (printed with what was wrong), 2 on bad usage.
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -27,6 +30,7 @@
 #include "dom0/snapshot/restore.h"
 #include "dom0/snapshot/store.h"
 #include "dom0/snapshot/workload.h"
+#include "dom0/snapshot/xen_snapshot.h"
 
 namespace snap = lull::snapshot;
 using lull::Status;
@@ -66,6 +70,13 @@ Status MapDomain(const std::string& domain, bool create, uint64_t create_pages, 
   return Status::Ok();
 }
 
+// The snapshot and the restore must agree on the cut: the same options for both.
+snap::CriticalSetOptions CutOptions() {
+  snap::CriticalSetOptions o;
+  o.region_pages = 256;  // 1 MiB regions: unseen pages of random-access regions come in
+  return o;
+}
+
 int Fail(const Status& s) {
   std::fprintf(stderr, "lull-snapshot: %s\n", s.ToString().c_str());
   return 1;
@@ -74,6 +85,8 @@ int Fail(const Status& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `snapshot --xen DOMID`, `restore FILE --xen DOMID`: a Xen domain (xen_snapshot.h).
+  if (int rc = 0; snap::RunXenCommand(argc, argv, &rc)) return rc;
   CLI::App app{"lull snapshot prefetch: snapshot and restore guests"};
   app.require_subcommand(1);
   std::string domain, dir, file, mode = "prefetch", to;
@@ -128,13 +141,12 @@ int main(int argc, char** argv) {
     std::vector<snap::TouchTrace> traces;
     if (snap::LoadTraces(dir + "/touch.txt", pages, &traces).ok() && !traces.empty()) {
       snap::CriticalSet cs;
-      if (Status st = snap::PredictCriticalSet(traces, nullptr, pages, {}, &cs); !st.ok()) {
+      if (Status st = snap::PredictCriticalSet(traces, nullptr, pages, CutOptions(), &cs);
+          !st.ok()) {
         return Fail(st);
       }
-      // The cut is loaded whole before the guest runs: address order on disk lets the
-      // restore install neighbours with one copy.
-      wo.critical.assign(cs.ranked.begin(), cs.ranked.begin() + static_cast<ptrdiff_t>(cs.cut));
-      std::sort(wo.critical.begin(), wo.critical.end());
+      // The guest runs while the prefetch streams: expected first-touch order on disk.
+      wo.critical = cs.touch_order;
       std::printf("critical set: %zu pages ranked from %zu restores, cut %llu, confidence %.2f\n",
                   cs.ranked.size(), traces.size(), static_cast<unsigned long long>(cs.cut),
                   cs.confidence);
@@ -165,7 +177,7 @@ int main(int argc, char** argv) {
   (void)snap::LoadTraces(sdir + "/touch.txt", chain->guest_pages(), &traces);
   if (!traces.empty()) {
     snap::CriticalSet cs;
-    if (snap::PredictCriticalSet(traces, nullptr, chain->guest_pages(), {}, &cs).ok()) {
+    if (snap::PredictCriticalSet(traces, nullptr, chain->guest_pages(), CutOptions(), &cs).ok()) {
       ro.prefetch_pages = cs.cut;
     }
   }

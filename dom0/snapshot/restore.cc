@@ -29,8 +29,30 @@ class Installer {
  public:
   Installer(const SnapshotChain& chain, uint8_t* mem, int uffd)
       : chain_(chain), mem_(mem), uffd_(uffd), n_(chain.guest_pages()),
-        claimed_(new std::atomic<uint8_t>[n_]) {
+        claimed_(new std::atomic<uint8_t>[n_]), in_stream_(n_, 0) {
     for (uint64_t i = 0; i < n_; ++i) claimed_[i].store(0, std::memory_order_relaxed);
+  }
+
+  // The pipelined prefetch: pages of the prefetch stream are marked before it starts; the
+  // stream publishes which file it reads and how far its data has arrived. A fault on a
+  // marked page the stream has already asked the disk for waits for the stream's copy
+  // (which wakes it) instead of queueing its own read behind the stream's.
+  void MarkInStream(uint64_t p) { in_stream_[p] = 1; }
+  void StreamAt(uint32_t file, uint64_t window) {
+    stream_window_.store(window, std::memory_order_relaxed);
+    stream_have_.store(0, std::memory_order_relaxed);
+    stream_file_.store(file, std::memory_order_release);
+  }
+  void StreamHave(uint64_t abs_end) { stream_have_.store(abs_end, std::memory_order_release); }
+  void StreamEnd() { stream_file_.store(-1, std::memory_order_release); }
+  bool Coming(uint64_t p) const {
+    if (!in_stream_[p]) return false;
+    const auto l = chain_.loc(p);
+    if (l.chunk == kZeroChunk) return false;
+    if (stream_file_.load(std::memory_order_acquire) != static_cast<int64_t>(l.file)) return false;
+    const uint64_t off = chain_.file(l.file).chunks[l.chunk].offset;
+    return off < stream_have_.load(std::memory_order_acquire) +
+                     stream_window_.load(std::memory_order_relaxed);
   }
 
   // Claims a page: true if the caller is now the one who must install it.
@@ -79,19 +101,23 @@ class Installer {
     (void)::ioctl(uffd_, UFFDIO_WAKE, &r);
   }
   // Claims, reads with pread and installs one page (the demand path).
-  void FetchOne(uint64_t p) {
-    if (!Claim(p)) return;
+  bool FetchOne(uint64_t p) {  // false: someone else had claimed it
+    if (!Claim(p)) return false;
     uint8_t buf[kPageBytes];
     uint64_t got = 0;
     Status s = chain_.ReadPage(p, buf, &got);
     bytes_read_.fetch_add(got, std::memory_order_relaxed);
-    if (!s.ok()) return Fail(p, s);
+    if (!s.ok()) {
+      Fail(p, s);
+      return true;
+    }
     if (chain_.loc(p).chunk == kZeroChunk) {
       s = InstallZero(p);
     } else {
       s = Install(p, buf);
     }
     if (!s.ok()) Record(s);
+    return true;
   }
 
   void Record(const Status& s) {
@@ -118,6 +144,9 @@ class Installer {
   int uffd_;
   uint64_t n_;
   std::unique_ptr<std::atomic<uint8_t>[]> claimed_;
+  std::vector<uint8_t> in_stream_;  // written before the stream and the handler start
+  std::atomic<int64_t> stream_file_{-1};
+  std::atomic<uint64_t> stream_have_{0}, stream_window_{0};
   std::atomic<uint64_t> resident_{0}, bytes_read_{0};
   std::atomic<int64_t> last_fault_ns_{0};
   mutable std::mutex mu_;
@@ -127,11 +156,12 @@ class Installer {
 
 // Streams the chunks of `pages` (all held by file `fi`, sorted by chunk offset) with one
 // sequential io_uring read and installs each page as soon as its chunk has arrived. Pages
-// claimed by someone else meanwhile are skipped.
+// claimed by someone else meanwhile are skipped. *read_seconds gets the read alone (first
+// submission to last completion), the number to compare with fio.
 Status StreamPages(Installer& in, uint32_t fi, const std::vector<uint64_t>& pages,
                    const UringOptions& uo, unsigned decoders, const char* phase,
                    const std::function<void(const RestoreProgress&)>& progress,
-                   RestoreReport* rep, double* seconds) {
+                   RestoreReport* rep, double* read_seconds, uint64_t* stream_bytes) {
   if (pages.empty()) return Status::Ok();
   const SnapshotChain& ch = in.chain();
   const SnapshotFile& f = ch.file(fi);
@@ -147,7 +177,9 @@ Status StreamPages(Installer& in, uint32_t fi, const std::vector<uint64_t>& page
   rep->direct_io = r->direct();
   rep->queue_depth = r->queue_depth();
   // Decoding (LZ4 + hash + UFFDIO_COPY) costs about as much as the read, so it runs on
-  // `decoders` threads: this one between completions, helpers while the I/O is in flight.
+  // `decoders` helper threads while this one only keeps the queue full (installing here
+  // between completions would leave the device idle meanwhile); this thread joins them
+  // once the read is done.
   // The unit of work is a run: pages consecutive in guest memory whose chunks are
   // consecutive in the file (a critical set laid out in address order gives long runs),
   // installed with one UFFDIO_COPY. A run is taken (CAS on `next`) once it has arrived.
@@ -241,13 +273,15 @@ Status StreamPages(Installer& in, uint32_t fi, const std::vector<uint64_t>& page
       install_run(r, scratch.data());
     }
   };
+  in.StreamAt(fi, static_cast<uint64_t>(uo.queue_depth) * uo.block_bytes);
+  in.StreamHave(begin);
   std::vector<std::thread> helpers;
-  for (unsigned k = 1; k < decoders; ++k) helpers.emplace_back(drain, true);
+  for (unsigned k = 0; k < std::max(1u, decoders); ++k) helpers.emplace_back(drain, true);
   const int64_t t0 = NowNs();
   Status s = r->Read(begin, len, buf.data(), [&](uint64_t got) -> Status {
     have.store(got, std::memory_order_release);
     have.notify_all();
-    drain(false);
+    in.StreamHave(begin + got);
     if (progress) {
       const double el = static_cast<double>(NowNs() - t0) * 1e-9;
       const double rate = el > 0 ? static_cast<double>(got) / el : 0;
@@ -255,22 +289,24 @@ Status StreamPages(Installer& in, uint32_t fi, const std::vector<uint64_t>& page
     }
     return in.failed() ? in.error() : Status::Ok();
   });
+  if (read_seconds) *read_seconds += static_cast<double>(NowNs() - t0) * 1e-9;
   if (!s.ok()) in.Record(s);
-  drain(false);
   read_done.store(true, std::memory_order_release);
   have.fetch_add(1, std::memory_order_release);  // wake the helpers to see read_done
   have.notify_all();
+  drain(false);
   for (auto& t : helpers) t.join();
+  in.StreamEnd();
   if (s.ok() && in.failed()) s = in.error();
-  if (seconds) *seconds += static_cast<double>(NowNs() - t0) * 1e-9;
   in.AddRead(r->bytes_read());
+  if (stream_bytes) *stream_bytes += r->bytes_read();
   return s;
 }
 
 // Installs `want` (pages, any order) by grouping them per file, in chunk order.
 Status StreamSet(Installer& in, const std::vector<uint64_t>& want, const UringOptions& uo,
                  unsigned decoders, const char* phase, const std::function<void(const RestoreProgress&)>& progress,
-                 RestoreReport* rep, double* seconds) {
+                 RestoreReport* rep, double* read_seconds, uint64_t* stream_bytes) {
   const SnapshotChain& ch = in.chain();
   std::vector<std::vector<uint64_t>> per(ch.size());
   for (uint64_t p : want) {
@@ -290,19 +326,45 @@ Status StreamSet(Installer& in, const std::vector<uint64_t>& want, const UringOp
     std::sort(v.begin(), v.end(), [&](uint64_t a, uint64_t b) {
       return chunks[ch.loc(a).chunk].offset < chunks[ch.loc(b).chunk].offset;
     });
-    if (Status s = StreamPages(in, fi, v, uo, decoders, phase, progress, rep, seconds); !s.ok()) return s;
+    if (Status s = StreamPages(in, fi, v, uo, decoders, phase, progress, rep, read_seconds,
+                               stream_bytes);
+        !s.ok()) {
+      return s;
+    }
   }
   return Status::Ok();
 }
 
-// Serves missing-page faults until `stop`; records the first-touch order.
+// Serves missing-page faults until `stop`; records the first-touch order. A fault on a
+// page the prefetch stream is about to deliver is deferred (its copy wakes the guest);
+// deferred faults are looked at again every millisecond and read here if the stream moved
+// on without them (a failed or finished stream, another file).
 void HandleFaults(int uffd, Installer& in, const std::atomic<bool>& stop,
-                  std::vector<uint64_t>* trace, std::vector<int64_t>* when) {
+                  std::vector<uint64_t>* trace, std::vector<int64_t>* when,
+                  std::vector<int64_t>* read_when, int64_t* read_ns) {
   const uintptr_t base = reinterpret_cast<uintptr_t>(in.mem());
   uffd_msg msgs[64];
+  std::vector<uint64_t> deferred;
+  auto serve = [&](uint64_t p) -> bool {  // false: deferred
+    if (in.Claimed(p)) {
+      in.Wake(p);  // someone else is installing it; their copy wakes us, this re-checks
+    } else if (in.Coming(p)) {
+      return false;
+    } else {
+      const int64_t t = NowNs();
+      if (in.FetchOne(p)) {
+        read_when->push_back(NowNs());
+        *read_ns += read_when->back() - t;
+      }
+    }
+    return true;
+  };
   while (!stop.load(std::memory_order_acquire)) {
     pollfd pfd{uffd, POLLIN, 0};
-    int rc = ::poll(&pfd, 1, 20);
+    int rc = ::poll(&pfd, 1, deferred.empty() ? 20 : 1);
+    if (!deferred.empty()) {
+      std::erase_if(deferred, [&](uint64_t p) { return serve(p); });
+    }
     if (rc <= 0) continue;
     ssize_t n = ::read(uffd, msgs, sizeof(msgs));
     if (n <= 0) continue;
@@ -312,11 +374,7 @@ void HandleFaults(int uffd, Installer& in, const std::atomic<bool>& stop,
       trace->push_back(p);
       when->push_back(NowNs());
       in.NoteFault();
-      if (in.Claimed(p)) {
-        in.Wake(p);  // someone else is installing it; their copy wakes us, this re-checks
-      } else {
-        in.FetchOne(p);
-      }
+      if (!serve(p)) deferred.push_back(p);
     }
   }
 }
@@ -387,19 +445,34 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
   for (uint64_t p = 0; p < n; ++p) all[p] = p;
 
   // 2-3. Prefetch (critical set) or eager (everything), newest generation per page.
+  // The prefetch is pipelined: it streams on its own thread and the guest starts once the
+  // first `start_pages` of it are in; faults on pages the stream is about to deliver wait
+  // for it, the others are read at once, beside the stream.
+  std::thread prefetcher;
+  Status prefetch_status;
+  std::atomic<bool> prefetch_over{true};
   if (opt.mode == RestoreMode::kPrefetch) {
     const auto& crit = chain.critical();
-    std::vector<uint64_t> want(crit.begin(),
-                               crit.begin() + static_cast<ptrdiff_t>(
-                                                  std::min<uint64_t>(opt.prefetch_pages, crit.size())));
-    const uint64_t before = in.bytes_read();
-    Status s = StreamSet(in, want, opt.uring, opt.decoders, "prefetch", opt.progress, &rep,
-                         &rep.prefetch_seconds);
-    if (!s.ok()) return s;
-    rep.prefetched_pages = in.resident();
-    rep.prefetch_bytes = in.bytes_read() - before;
+    auto want = std::make_shared<std::vector<uint64_t>>(
+        crit.begin(),
+        crit.begin() + static_cast<ptrdiff_t>(std::min<uint64_t>(opt.prefetch_pages, crit.size())));
+    for (uint64_t p : *want) in.MarkInStream(p);
+    rep.prefetched_pages = want->size();
+    prefetch_over.store(false);
+    prefetcher = std::thread([&, want] {
+      prefetch_status = StreamSet(in, *want, opt.uring, opt.decoders, "prefetch", opt.progress,
+                                  &rep, &rep.prefetch_seconds, &rep.prefetch_bytes);
+      if (!prefetch_status.ok()) in.Record(prefetch_status);
+      prefetch_over.store(true, std::memory_order_release);
+    });
+    const uint64_t start = std::min<uint64_t>(opt.start_pages, want->size());
+    while (in.resident() < start && !prefetch_over.load(std::memory_order_acquire) &&
+           !in.failed()) {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
   } else if (opt.mode == RestoreMode::kEager) {
-    Status s = StreamSet(in, all, opt.uring, opt.decoders, "eager", opt.progress, &rep, &rep.prefetch_seconds);
+    Status s = StreamSet(in, all, opt.uring, opt.decoders, "eager", opt.progress, &rep,
+                         &rep.prefetch_seconds, nullptr);
     if (!s.ok()) return s;
     rep.prefetch_bytes = in.bytes_read();
     rep.t_resident = since();
@@ -408,10 +481,11 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
   // 4. Run the guest while faults are served and the rest arrives.
   std::atomic<bool> stop{false};
   std::thread handler;
-  std::vector<int64_t> fault_ns;
+  std::vector<int64_t> fault_ns, read_ns;
+  int64_t read_total_ns = 0;
   if (uffd >= 0) {
     handler = std::thread(HandleFaults, uffd, std::ref(in), std::cref(stop), &rep.first_touch,
-                          &fault_ns);
+                          &fault_ns, &read_ns, &read_total_ns);
   }
   GuestContext ctx(gm->data(), gm->bytes());
   Status guest_status;
@@ -437,7 +511,9 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
         if (NowNs() - quiet_since > opt.fill_quiet_ns) break;
         std::this_thread::sleep_for(std::chrono::microseconds(200));
       }
-      return StreamSet(in, all, opt.uring, 1, "fill", opt.progress, &rep, nullptr);
+      if (prefetcher.joinable()) prefetcher.join();
+      if (in.failed()) return in.error();
+      return StreamSet(in, all, opt.uring, 1, "fill", opt.progress, &rep, nullptr, nullptr);
     }
     for (uint64_t p = 0; p < n && !in.failed(); ++p) in.FetchOne(p);  // one page per read
     return in.error();
@@ -448,6 +524,7 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
   if (opt.mode == RestoreMode::kLazy && fs.ok() && !in.failed() && !opt.record_only) {
     fs = fill();
   }
+  if (prefetcher.joinable()) prefetcher.join();
   if (!fs.ok()) in.Record(fs);
   if (opt.mode != RestoreMode::kEager) rep.t_resident = since();
   stop.store(true, std::memory_order_release);
@@ -461,6 +538,10 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
   const int64_t mark = ctx.marked() ? ctx.marked_ns() : guest_done_ns;
   rep.faults_before_first_work = static_cast<uint64_t>(
       std::upper_bound(fault_ns.begin(), fault_ns.end(), mark) - fault_ns.begin());
+  rep.fault_reads = read_ns.size();
+  rep.fault_read_seconds = static_cast<double>(read_total_ns) * 1e-9;
+  rep.fault_reads_before_first_work = static_cast<uint64_t>(
+      std::upper_bound(read_ns.begin(), read_ns.end(), mark) - read_ns.begin());
   rep.bytes_read = in.bytes_read();
   if (opt.record_only) {
     if (report) *report = std::move(rep);

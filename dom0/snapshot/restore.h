@@ -6,7 +6,11 @@
 //      it with userfaultfd (missing-page mode), so an untouched page traps to us;
 //   2. prefetch: read the first `prefetch_pages` pages of the critical set (predicted
 //      first-touch order, laid out contiguously in the snapshot) with io_uring, decode and
-//      verify each chunk and install it (UFFDIO_COPY) while the rest is still in flight;
+//      verify each chunk and install it (UFFDIO_COPY) while the rest is still in flight.
+//      The prefetch is pipelined with the guest: it streams on its own thread and the
+//      guest starts once the first `start_pages` are in (default: at once); a fault on a
+//      page the stream has already asked the disk for waits for the stream's copy, any
+//      other fault is read at once beside the stream;
 //   3. apply increments: the chain is resolved page by page to the newest generation
 //      holding it, so each page is installed once, with its newest content;
 //   4. run the guest (a vCPU thread) while a handler thread serves its first touches of
@@ -24,7 +28,8 @@
 // chunk that fails its checksum while restoring aborts the restore: the guest thread is
 // released onto a zero page, its result discarded, the mapping destroyed, and the error
 // (naming file, chunk, offset) returned. *out is only set on success, so nothing is ever
-// half-restored. Progress is reported from the restoring thread.
+// half-restored. Progress is reported from the thread that reads (the prefetch's own
+// thread, then the restoring thread for the fill), one phase at a time.
 #pragma once
 
 #include <atomic>
@@ -54,6 +59,10 @@ struct RestoreOptions {
   uint64_t prefetch_pages = UINT64_MAX;  // how much of the critical set (the prediction's cut)
   UringOptions uring;
   unsigned decoders = 2;  // threads decoding prefetched/eager chunks (the fill uses one)
+  // Pipelined resume: the guest starts once this many pages of the prefetch are in (0: at
+  // once; UINT64_MAX: after the whole prefetch). Faults on pages the stream has already
+  // asked the disk for wait for the stream; others are read beside it.
+  uint64_t start_pages = 0;
   bool verify = true;
   // Record only (REAP's record phase): the lazy restore ends when the guest has run, with
   // its first touches in the report and no memory returned (no fill, no verify).
@@ -71,10 +80,14 @@ struct RestoreReport {
   double t_verified = 0;
   uint64_t bytes_read = 0;    // from the snapshot files, all phases
   uint64_t faults = 0;        // userfaultfd missing-page faults served
+  uint64_t fault_reads = 0;   // of those, read by the fault itself (not by the prefetch)
   uint64_t faults_before_first_work = 0;  // first_touch[0, this) came before the mark
+  uint64_t fault_reads_before_first_work = 0;
+  double fault_read_seconds = 0;  // spent in those reads (read, check, install), in all
   uint64_t prefetched_pages = 0;
   uint64_t prefetch_bytes = 0;
   double prefetch_seconds = 0;  // the prefetch read, first submission to last completion
+                                // (prefetch_bytes is what that stream read)
   bool direct_io = false;
   unsigned queue_depth = 0;
   std::vector<uint64_t> first_touch;  // pages in the order the guest faulted on them

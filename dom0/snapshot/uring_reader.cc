@@ -165,7 +165,12 @@ Status UringReader::Read(uint64_t offset, uint64_t length, uint8_t* dst,
 }
 
 Status CalibrateQueueDepth(const std::string& path, uint64_t sample_bytes, uint32_t block_bytes,
-                           unsigned* best, std::vector<QdMeasurement>* table) {
+                           unsigned* best, std::vector<QdMeasurement>* table,
+                           double tolerance) {
+  if (!(tolerance >= 0 && tolerance < 1)) {
+    return Status::InvalidArgument("calibrate: tolerance must be in [0, 1), got " +
+                                   std::to_string(tolerance));
+  }
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     return Status::IoError("stat " + path + ": " + std::strerror(errno));
@@ -190,7 +195,7 @@ Status CalibrateQueueDepth(const std::string& path, uint64_t sample_bytes, uint3
   }
   *best = t.back().queue_depth;
   for (const auto& m : t) {
-    if (m.mib_per_s >= 0.95 * top) {
+    if (m.mib_per_s >= (1 - tolerance) * top) {
       *best = m.queue_depth;
       break;
     }

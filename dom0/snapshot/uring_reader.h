@@ -13,7 +13,8 @@
 // AlignUp(length) bytes. A short read at end of file is fine (the file's tail).
 //
 // CalibrateQueueDepth() measures the bandwidth of queue depths 1..32 on the file and
-// picks the smallest within 5 % of the best ("queue depth chosen by measurement").
+// picks the smallest within `tolerance` (5 %) of the best ("queue depth chosen by
+// measurement"); a larger tolerance buys lower latency for reads issued beside the stream.
 // One reader per thread; no exceptions.
 #pragma once
 
@@ -88,8 +89,9 @@ struct QdMeasurement {
   double mib_per_s;
 };
 // Reads up to `sample_bytes` of `path` at each queue depth in {1, 2, 4, 8, 16, 32}; *best
-// gets the smallest depth within 5 % of the fastest, *table every measurement.
+// gets the smallest depth within `tolerance` of the fastest, *table every measurement.
 Status CalibrateQueueDepth(const std::string& path, uint64_t sample_bytes, uint32_t block_bytes,
-                           unsigned* best, std::vector<QdMeasurement>* table);
+                           unsigned* best, std::vector<QdMeasurement>* table,
+                           double tolerance = 0.05);
 
 }  // namespace lull::snapshot

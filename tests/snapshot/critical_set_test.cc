@@ -7,6 +7,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
+#include <random>
 
 #include "forecast/guest_forecaster.h"
 #include "forecast/traces.h"
@@ -93,6 +95,51 @@ TEST(CriticalSet, RecurrenceIsCalibratedOnTheHistorySoTheTailIsLeftOut) {
   h.resize(2);
   ASSERT_TRUE(PredictCriticalSet(h, nullptr, 2000, o, &cs).ok());
   EXPECT_EQ(cs.cut, 300u);
+}
+
+TEST(CriticalSet, RegionsPredictUnseenPagesOfRandomAccessRegionsOnly) {
+  // Four restores of a guest of 4096 pages: a hash index [0, 256) of which each restore
+  // touches 100 pages at random; code [1024, 1124) touched every time (the rest of its
+  // region never); a heap [2048, 4096) with 8 random records per restore.
+  std::mt19937_64 rng(7);
+  std::vector<TouchTrace> h;
+  for (int t = 0; t < 4; ++t) {
+    TouchTrace tr;
+    for (uint64_t p = 1024; p < 1124; ++p) tr.pages.push_back(p);
+    std::vector<uint64_t> idx(256);
+    std::iota(idx.begin(), idx.end(), 0);
+    std::shuffle(idx.begin(), idx.end(), rng);
+    std::vector<uint64_t> heap(2048);
+    std::iota(heap.begin(), heap.end(), 2048);
+    std::shuffle(heap.begin(), heap.end(), rng);
+    for (int q = 0; q < 100; ++q) {
+      tr.pages.push_back(idx[static_cast<size_t>(q)]);
+      if (q < 8) tr.pages.push_back(heap[static_cast<size_t>(q)]);
+    }
+    h.push_back(tr);
+  }
+  CriticalSetOptions o;
+  o.min_probability = 0.1;
+  CriticalSet off, on;
+  ASSERT_TRUE(PredictCriticalSet(h, nullptr, 4096, o, &off).ok());
+  o.region_pages = 256;
+  ASSERT_TRUE(PredictCriticalSet(h, nullptr, 4096, o, &on).ok());
+  auto in_cut = [](const CriticalSet& cs, uint64_t lo, uint64_t hi) {
+    uint64_t k = 0;
+    for (uint64_t i = 0; i < cs.cut; ++i) k += cs.ranked[i] >= lo && cs.ranked[i] < hi;
+    return k;
+  };
+  // The whole index, with its pages no restore touched yet; none of the code region's
+  // never-touched pages; no heap page beyond those the traces had (the regions only add
+  // unseen pages).
+  EXPECT_EQ(in_cut(on, 0, 256), 256u);
+  EXPECT_LT(in_cut(off, 0, 256), 256u) << "some index pages were never touched";
+  EXPECT_EQ(in_cut(on, 1024, 1280), 100u);
+  EXPECT_EQ(in_cut(on, 2048, 4096), in_cut(off, 2048, 4096));
+  EXPECT_EQ(on.cut, on.touch_order.size());
+  // Touch order: the code (touched first in every restore) before the index.
+  EXPECT_GE(on.touch_order.front(), 1024u);
+  EXPECT_LT(on.touch_order.front(), 1124u);
 }
 
 TEST(CriticalSet, ForecastActivityScalesTheSetAndItsConfidence) {
