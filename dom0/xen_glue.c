@@ -1,4 +1,4 @@
-#include "tests/xen/xen_glue.h"
+#include "dom0/xen_glue.h"
 
 #include <errno.h>
 #include <stdlib.h>

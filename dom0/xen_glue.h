@@ -1,10 +1,10 @@
-/* xen_glue.h - the few Xen toolstack calls lull-xen-probe makes, behind a plain C API.
+/* xen_glue.h - the few Xen toolstack calls of the lull region (lulld's XenRing, lull-xen-probe), behind a plain C API.
  *
  * Debian's xenctrl.h and xen/sysctl.h need GNU C (anonymous unions, __align8__), so
- * they are compiled here, as C, and the C++ tool sees only these functions.
+ * they are compiled here, as C, and the C++ side sees only these functions.
  * Every function returns 0 or a negative errno. */
-#ifndef LULL_TESTS_XEN_GLUE_H
-#define LULL_TESTS_XEN_GLUE_H
+#ifndef LULL_DOM0_XEN_GLUE_H
+#define LULL_DOM0_XEN_GLUE_H
 
 #include <stddef.h>
 #include <stdint.h>

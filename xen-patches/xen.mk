@@ -27,7 +27,7 @@ xen: deps xen-deps
 # CMake tree so that test-xen needs nothing else of it.
 xen-tools: deps
 	@mkdir -p $(XEN_TOOLS_DIR)/payload/bin
-	gcc -std=gnu11 -Wall -Wextra -Werror -O2 -I. -c tests/xen/xen_glue.c -o $(XEN_TOOLS_DIR)/xen_glue.o
+	gcc -std=gnu11 -Wall -Wextra -Werror -O2 -I. -c dom0/xen_glue.c -o $(XEN_TOOLS_DIR)/xen_glue.o
 	$(XEN_CXX) tests/xen/lull_xen_probe.cpp tests/xen/tel_reader.cpp $(XEN_TOOLS_DIR)/xen_glue.o \
 	  -lxenctrl -lxencall -lxenforeignmemory -o $(XEN_TOOLS_DIR)/payload/bin/lull-xen-probe
 	$(XEN_CXX) tests/xen/tel_reader_test.cpp tests/xen/tel_reader.cpp -lgtest -lgtest_main -pthread \

@@ -10,7 +10,7 @@
 //   lull-xen-probe lease LENDER BORROWER CREDIT LEASE_MS [now]
 //       waits until LENDER idles (or grants at once with `now`), grants it to BORROWER in lease slot 0 (CREDIT credits
 //       per 30 ms accounting period, for LEASE_MS), and watches until Xen revokes it
-//       (xen-patches/0003: the lender's next wake) or it expires. Prints the lease's fate,
+//       (xen-patches/0003: once the lender's demand returns) or it expires. Prints the lease's fate,
 //       the revocation's timing against the lender's WAKE telemetry, and BORROWER's CPU
 //       rate before and during the lease. Frees the slot at the end.
 //   lull-xen-probe tel SECONDS DOMID...
@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "tests/xen/tel_reader.h"
-#include "tests/xen/xen_glue.h"
+#include "dom0/xen_glue.h"
 
 namespace {
 
@@ -351,28 +351,33 @@ int CmdLease(int argc, char** argv) {
   nap(200);
   double rate_lease = static_cast<double>(g1[1] - g0[1]) * 1e-9 / (tg1 - tg0);
 
-  // The lender's wake that revoked the lease (its WAKE record is written at the end of
-  // the same csched_unit_wake call, so it is the first one at or after revoked_ns; wakes
-  // before Xen's next accounting had the lease in its cache do not revoke it), or its
-  // first wake after the grant; and Xen's LEASE_REVOKED record.
-  uint64_t wake_ns = 0, event_ns = 0;
-  const uint64_t from = revoked_ns ? revoked_ns : v.granted_ns;
+  // The lender's demand returned at its last wake at or before the revocation: the grace
+  // rule (xen-patches/0003) then revokes once it has run long enough, in credit's own
+  // accounting of that run (or in the wake path, for a burst of wakes: then the WAKE
+  // record of the same call follows revoked_ns by microseconds). Wakes between the
+  // grant and that one are the timer wakes the grace rule let pass. And Xen's
+  // LEASE_REVOKED record.
+  uint64_t wake_ns = 0, event_ns = 0, passed_wakes = 0;
+  const uint64_t until = revoked_ns ? revoked_ns : ~0ull;
   for (const lull_tel_rec& r : reader.kept()) {
-    if (r.type == LULL_TEL_WAKE && r.time_ns >= from && (!wake_ns || r.time_ns < wake_ns))
-      wake_ns = r.time_ns;
+    if (r.type == LULL_TEL_WAKE && r.time_ns >= v.granted_ns && r.time_ns <= until) {
+      if (wake_ns) passed_wakes++;
+      if (r.time_ns > wake_ns) wake_ns = r.time_ns;
+    }
     if (r.type == LULL_TEL_LEASE_REVOKED && r.arg == v.id) event_ns = r.time_ns;
   }
   std::printf("LEASE fate=%s lender=%ld borrower=%ld credit=%ld lease_ms=%ld held_s=%.3f "
               "granted_ns=%llu revoked_ns=%llu lender_wake_ns=%llu revoked_event_ns=%llu "
-              "wake_minus_revoke_us=%.1f grant_to_revoke_ms=%.1f borrower_rate_before=%.3f borrower_rate_lease=%.3f "
-              "dropped=%llu\n",
+              "wake_to_revoke_us=%.1f grant_to_revoke_ms=%.1f passed_wakes=%llu "
+              "borrower_rate_before=%.3f borrower_rate_lease=%.3f dropped=%llu\n",
               fate, lender, borrower, credit, lease_ms, tg1 - tg0,
               static_cast<unsigned long long>(v.granted_ns),
               static_cast<unsigned long long>(revoked_ns),
               static_cast<unsigned long long>(wake_ns),
               static_cast<unsigned long long>(event_ns),
-              revoked_ns && wake_ns ? (static_cast<double>(wake_ns) - static_cast<double>(revoked_ns)) / 1e3 : -1.0,
+              revoked_ns && wake_ns ? (static_cast<double>(revoked_ns) - static_cast<double>(wake_ns)) / 1e3 : -1.0,
               revoked_ns ? (static_cast<double>(revoked_ns) - static_cast<double>(v.granted_ns)) / 1e6 : -1.0,
+              static_cast<unsigned long long>(passed_wakes),
               rate_before, rate_lease, static_cast<unsigned long long>(reader.totals().dropped));
 
   lull_lease_val freed{};
