@@ -23,3 +23,7 @@ bench-migrate: build migrate-deps
 	  --mbit $(MIGRATE_MBIT)
 
 BENCH_STEPS += bench-migrate
+
+# The Xen-in-QEMU test's dom0 gets the migration and snapshot tools (--xen DOMID;
+# tests/xen/dom0-stock-memory.sh).
+XEN_PAYLOAD_BINS += dom0/migrate/lull-migrate dom0/snapshot/lull-snapshot

@@ -1,16 +1,26 @@
 // lull-migrate: the migration module's command line (lullctl dispatches `lullctl migrate
 // ...` here; see docs/migrate.md).
 //
-//   lull-migrate serve [--bind ADDR] [--port N] [--mem-limit MIB]   (prints the port)
+//   lull-migrate serve [--bind ADDR] [--port N] [--mem-limit MIB] [--memory-only]
+//                                                                   (prints the port)
 //   lull-migrate guest --mib N [--workload "rate=2000 hot=0.1 write=64"]
 //   lull-migrate migrate DOMAIN HOST[:PORT] [--when-idle] [--no-xbzrle] [--no-lz4]
 //                        [--max-downtime MS] [--max-seconds S] [--rate-limit MBIT]
 //                        [--redirect-haproxy SOCKET BACKEND/SERVER ADDR:PORT]
+//                        [--verify-memory]
+//   lull-migrate migrate --xen DOMID HOST[:PORT] [--xen-release destroy|pause|unpause] ...
+//   lull-migrate dirty --xen DOMID [--interval MS] [--count N]
+//                        log-dirty tracking of a Xen domain: pages written and CPU
+//                        time used in each interval, one line each
 //   lull-migrate reserve HOST[:PORT] MIB [--ttl S]
 //   lull-migrate release HOST[:PORT] ID
 //
-// DOMAIN is the pid of a process guest (started by `lull-migrate guest`); Xen domains
-// need the Xen GuestMemory (log-dirty + foreign mapping), which is not written yet.
+// DOMAIN is the pid of a process guest (started by `lull-migrate guest`); with --xen, a
+// Xen PV domain's id (XenGuestMemory: log-dirty + foreign mapping, run in dom0 as root).
+// After a committed Xen migration the source domain is paused by default (`xl destroy`
+// it once the guest runs on the target), or destroyed / unpaused (--xen-release).
+// `serve --memory-only` receives guests into plain memory and starts nothing: a target
+// for Xen guests here, where no domain builder takes an incoming PV guest.
 // Exit status: 0 done, 1 the operation failed (the message says why), 2 bad usage.
 #include <signal.h>
 #include <unistd.h>
@@ -20,6 +30,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,6 +41,7 @@
 #include "dom0/migrate/target.h"
 #include "dom0/migrate/when_idle.h"
 #include "dom0/migrate/wire.h"
+#include "dom0/migrate/xen_guest.h"
 
 namespace {
 
@@ -42,11 +54,15 @@ int Usage(const char* why) {
   std::fprintf(stderr,
                "lull-migrate: %s\n"
                "usage:\n"
-               "  lull-migrate serve [--bind ADDR] [--port N] [--mem-limit MIB]\n"
+               "  lull-migrate serve [--bind ADDR] [--port N] [--mem-limit MIB] [--memory-only]\n"
                "  lull-migrate guest --mib N [--workload \"rate=2000 hot=0.1 write=64\"]\n"
                "  lull-migrate migrate DOMAIN HOST[:PORT] [--when-idle] [--no-xbzrle] [--no-lz4]\n"
                "                       [--max-downtime MS] [--max-seconds S] [--rate-limit MBIT]\n"
                "                       [--redirect-haproxy SOCKET BACKEND/SERVER ADDR:PORT]\n"
+               "                       [--verify-memory]\n"
+               "  lull-migrate migrate --xen DOMID HOST[:PORT] [--xen-release destroy|pause|unpause]\n"
+               "                       [the options above]\n"
+               "  lull-migrate dirty --xen DOMID [--interval MS] [--count N]\n"
                "  lull-migrate reserve HOST[:PORT] MIB [--ttl S]\n"
                "  lull-migrate release HOST[:PORT] ID\n",
                why);
@@ -69,11 +85,36 @@ double Number(const char* what, const char* v) {
   return d;
 }
 
+// Runs `factory`'s server until SIGINT/SIGTERM; `take_arrivals` reports and keeps the
+// guests that arrived (called every 200 ms).
+int RunServer(GuestFactory* factory, const ServerOptions& so, const char* what,
+              const std::function<void()>& take_arrivals) {
+  std::unique_ptr<MigrationServer> server;
+  if (auto s = MigrationServer::Start(factory, so, &server); !s.ok()) return Fail(s);
+  std::printf("serving migrations on %s:%u (memory limit %llu MiB); %s\n", so.bind.c_str(),
+              server->port(), (unsigned long long)(so.memory_limit_bytes >> 20), what);
+  std::fflush(stdout);
+  ServerStats last;
+  while (!g_stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    take_arrivals();
+    ServerStats st = server->stats();
+    if (st.failed != last.failed)
+      std::printf("migration failed and rolled back: %s\n", st.last_error.c_str());
+    last = st;
+    std::fflush(stdout);
+  }
+  server->Stop();
+  return 0;
+}
+
 int Serve(const std::vector<std::string>& a) {
   ServerOptions so;
   so.port = kDefaultPort;
+  bool memory_only = false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i] == "--bind" && i + 1 < a.size()) so.bind = a[++i];
+    else if (a[i] == "--memory-only") memory_only = true;
     else if (a[i] == "--port" && i + 1 < a.size()) {
       double p = Number("--port", a[++i].c_str());
       if (p < 0 || p > 65535) return Usage("--port must be in 0..65535 (0: any free port)");
@@ -86,30 +127,28 @@ int Serve(const std::vector<std::string>& a) {
       return Usage(("serve: unknown argument '" + a[i] + "'").c_str());
     }
   }
+  if (memory_only) {
+    // Memory only, each guest checksummed on arrival (a target for Xen guests here).
+    ReceivedMemoryFactory factory;
+    std::vector<std::unique_ptr<ReceivedGuest>> kept;
+    return RunServer(&factory, so, "memory only: guests that arrive are kept in memory, not started", [&] {
+      while (auto g = factory.TakeCommitted()) {
+        std::printf("guest arrived: %zu MiB, \"%s\", memory xxh3 %016llx\n",
+                    g->pages * g->page_size >> 20, g->description.c_str(),
+                    (unsigned long long)MemoryHash(g->data, g->pages * g->page_size));
+        kept.push_back(std::move(g));
+      }
+    });
+  }
   ProcessGuestFactory factory;
-  std::unique_ptr<MigrationServer> server;
-  if (auto s = MigrationServer::Start(&factory, so, &server); !s.ok()) return Fail(s);
-  std::printf("serving migrations on %s:%u (memory limit %llu MiB); guests that arrive run "
-              "until this server stops\n",
-              so.bind.c_str(), server->port(), (unsigned long long)(so.memory_limit_bytes >> 20));
-  std::fflush(stdout);
   std::vector<std::unique_ptr<ProcessGuest>> running;
-  ServerStats last;
-  while (!g_stop) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  return RunServer(&factory, so, "guests that arrive run until this server stops", [&] {
     while (auto g = factory.TakeStarted()) {
       std::printf("guest arrived: pid %d, %zu MiB, workload \"%s\"\n", g->pid(),
                   g->pages() * g->page_size() >> 20, g->Describe().c_str());
       running.push_back(std::move(g));
     }
-    ServerStats st = server->stats();
-    if (st.failed != last.failed)
-      std::printf("migration failed and rolled back: %s\n", st.last_error.c_str());
-    last = st;
-    std::fflush(stdout);
-  }
-  server->Stop();
-  return 0;
+  });
 }
 
 int Guest(const std::vector<std::string>& a) {
@@ -132,12 +171,22 @@ int Guest(const std::vector<std::string>& a) {
   return 0;
 }
 
-int MigrateCmd(const std::vector<std::string>& a) {
+int MigrateCmd(std::vector<std::string> a) {
+  // --xen DOMID in place of DOMAIN: a Xen PV domain.
+  bool xen = false;
+  uint32_t domid = 0;
+  if (!a.empty() && a[0] == "--xen") {
+    if (a.size() < 2) return Usage("migrate: --xen needs a domain id");
+    if (auto s = lull::xen::ParseDomid(a[1], &domid); !s.ok()) return Usage(s.message().c_str());
+    xen = true;
+    a.erase(a.begin());
+  }
   if (a.size() < 2) return Usage("migrate: DOMAIN and HOST[:PORT] are required");
   char* end = nullptr;
-  long pid = std::strtol(a[0].c_str(), &end, 10);
-  if (a[0].empty() || *end || pid <= 0)
+  long pid = xen ? 0 : std::strtol(a[0].c_str(), &end, 10);
+  if (!xen && (a[0].empty() || *end || pid <= 0))
     return Usage(("migrate: DOMAIN '" + a[0] + "' is not a process guest's pid").c_str());
+  auto xen_release = XenGuestMemory::OnRelease::kKeepPaused;
   std::string host;
   uint16_t port;
   if (auto s = ParseHostPort(a[1], kDefaultPort, &host, &port); !s.ok()) return Fail(s);
@@ -145,6 +194,14 @@ int MigrateCmd(const std::vector<std::string>& a) {
   bool when_idle = false;
   for (size_t i = 2; i < a.size(); ++i) {
     if (a[i] == "--when-idle") when_idle = true;
+    else if (a[i] == "--verify-memory") o.verify_memory = true;
+    else if (a[i] == "--xen-release" && i + 1 < a.size() && xen) {
+      const std::string& r = a[++i];
+      if (r == "destroy") xen_release = XenGuestMemory::OnRelease::kDestroy;
+      else if (r == "pause") xen_release = XenGuestMemory::OnRelease::kKeepPaused;
+      else if (r == "unpause") xen_release = XenGuestMemory::OnRelease::kUnpause;
+      else return Usage(("--xen-release '" + r + "' is not destroy, pause or unpause").c_str());
+    }
     else if (a[i] == "--no-xbzrle") o.xbzrle = false;
     else if (a[i] == "--no-lz4") o.lz4 = false;
     else if (a[i] == "--max-downtime" && i + 1 < a.size()) {
@@ -166,13 +223,34 @@ int MigrateCmd(const std::vector<std::string>& a) {
       return Usage(("migrate: unknown argument '" + a[i] + "'").c_str());
     }
   }
-  std::unique_ptr<ProcessGuest> g;
-  if (auto s = ProcessGuest::Attach(static_cast<pid_t>(pid), &g); !s.ok()) return Fail(s);
+  std::unique_ptr<ProcessGuest> pg;
+  std::unique_ptr<lull::xen::XenCalls> xc;
+  std::unique_ptr<XenGuestMemory> xg;
+  GuestMemory* g = nullptr;
+  if (xen) {
+    if (auto s = lull::xen::OpenXen(&xc); !s.ok()) return Fail(s);
+    // The engine leaves the source paused; what --xen-release asks for happens below,
+    // after the source's memory hash is printed.
+    if (auto s = XenGuestMemory::Open(xc.get(), domid, XenGuestMemory::OnRelease::kKeepPaused, &xg);
+        !s.ok())
+      return Fail(s);
+    g = xg.get();
+    std::printf("xen domain %u: %zu pages mapped (%llu with a frame)\n", domid, xg->pages(),
+                (unsigned long long)xg->memory()->present_pages());
+  } else {
+    if (auto s = ProcessGuest::Attach(static_cast<pid_t>(pid), &pg); !s.ok()) return Fail(s);
+    g = pg.get();
+  }
   if (when_idle) {
     WhenIdleOptions wo;
-    wo.planner.max_rate = std::max<double>(1, double(g->workload().rate));
-    for (const Phase& p : g->workload().phases)
-      wo.planner.max_rate = std::max(wo.planner.max_rate, double(p.rate));
+    if (pg) {
+      wo.planner.max_rate = std::max<double>(1, double(pg->workload().rate));
+      for (const Phase& p : pg->workload().phases)
+        wo.planner.max_rate = std::max(wo.planner.max_rate, double(p.rate));
+    } else {
+      // No workload description for a Xen guest: a quarter of its pages a second.
+      wo.planner.max_rate = std::max<double>(1, double(g->pages()) / 4);
+    }
     wo.planner.max_wait_steps = 1500;  // 10 minutes at 400 ms
     wo.on_step = [](MigrationPlanner::Action act, double rate) {
       if (act != MigrationPlanner::Action::kWait)
@@ -180,7 +258,7 @@ int MigrateCmd(const std::vector<std::string>& a) {
     };
     WhenIdleResult wr;
     std::printf("when-idle: learning the guest's dirty rate, waiting for a predicted lull\n");
-    if (auto s = WaitForLull(g.get(), host, port, wo, &wr); !s.ok()) return Fail(s);
+    if (auto s = WaitForLull(g, host, port, wo, &wr); !s.ok()) return Fail(s);
     std::printf("when-idle: %s after %.1f s\n", wr.deadline ? "deadline reached" : "lull predicted",
                 wr.waited_s);
     o.reservation = wr.reservation;
@@ -192,7 +270,7 @@ int MigrateCmd(const std::vector<std::string>& a) {
     std::fflush(stdout);
   };
   MigrateStats st;
-  lull::Status s = Migrate(g.get(), host, port, o, &st);
+  lull::Status s = Migrate(g, host, port, o, &st);
   std::printf("%s\n", st.ToString().c_str());
   if (!s.ok()) {
     std::fprintf(stderr, "lull-migrate: migration failed, the guest keeps running here: %s\n",
@@ -202,8 +280,59 @@ int MigrateCmd(const std::vector<std::string>& a) {
   if (!st.redirect_error.empty())
     std::fprintf(stderr, "lull-migrate: the guest moved, but redirecting clients failed: %s\n",
                  st.redirect_error.c_str());
-  g->Kill();  // the source copy (already released by the engine)
+  if (xen) {
+    std::printf("source memory xxh3 %016llx\n",
+                (unsigned long long)MemoryHash(xg->data(), xg->pages() * xg->page_size()));
+    lull::Status r;
+    if (xen_release == XenGuestMemory::OnRelease::kDestroy) r = xg->memory()->Destroy();
+    else if (xen_release == XenGuestMemory::OnRelease::kUnpause) r = xg->memory()->Unpause();
+    if (!r.ok()) std::fprintf(stderr, "lull-migrate: releasing the source: %s\n", r.ToString().c_str());
+    std::printf("migrated: xen domain %u's memory is on %s:%u (source %s)\n", domid, host.c_str(), port,
+                xen_release == XenGuestMemory::OnRelease::kDestroy ? "destroyed"
+                : xen_release == XenGuestMemory::OnRelease::kUnpause ? "unpaused" : "left paused");
+    return 0;
+  }
+  pg->Kill();  // the source copy (already released by the engine)
   std::printf("migrated: guest %ld now runs on %s:%u\n", pid, host.c_str(), port);
+  return 0;
+}
+
+// What the engine's dirty tracking sees of a Xen domain, interval by interval.
+int DirtyCmd(const std::vector<std::string>& a) {
+  uint32_t domid = 0;
+  bool have = false;
+  double interval_ms = 1000, count = 10;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i] == "--xen" && i + 1 < a.size()) {
+      if (auto s = lull::xen::ParseDomid(a[++i], &domid); !s.ok()) return Usage(s.message().c_str());
+      have = true;
+    } else if (a[i] == "--interval" && i + 1 < a.size()) {
+      if ((interval_ms = Number("--interval", a[++i].c_str())) <= 0) return Usage("--interval must be > 0 ms");
+    } else if (a[i] == "--count" && i + 1 < a.size()) {
+      if ((count = Number("--count", a[++i].c_str())) < 1) return Usage("--count must be >= 1");
+    } else {
+      return Usage(("dirty: unknown argument '" + a[i] + "'").c_str());
+    }
+  }
+  if (!have) return Usage("dirty: --xen DOMID is required");
+  std::unique_ptr<lull::xen::XenCalls> xc;
+  if (auto s = lull::xen::OpenXen(&xc); !s.ok()) return Fail(s);
+  std::unique_ptr<XenGuestMemory> g;
+  if (auto s = XenGuestMemory::Open(xc.get(), domid, XenGuestMemory::OnRelease::kUnpause, &g); !s.ok())
+    return Fail(s);
+  std::vector<uint32_t> dirty;
+  if (auto s = g->CollectDirty(&dirty); !s.ok()) return Fail(s);  // starts tracking
+  lull::xen::DomainInfo before, after;
+  if (auto s = g->memory()->Info(&before); !s.ok()) return Fail(s);
+  for (int i = 0; i < int(count) && !g_stop; ++i) {
+    std::this_thread::sleep_for(std::chrono::microseconds(int64_t(interval_ms * 1000)));
+    if (auto s = g->CollectDirty(&dirty); !s.ok()) return Fail(s);
+    if (auto s = g->memory()->Info(&after); !s.ok()) return Fail(s);
+    std::printf("interval %d: dirty %zu pages, cpu %.0f ms%s\n", i, dirty.size(),
+                double(after.cpu_time_ns - before.cpu_time_ns) / 1e6, after.paused ? " (paused)" : "");
+    std::fflush(stdout);
+    before = after;
+  }
   return 0;
 }
 
@@ -251,6 +380,7 @@ int main(int argc, char** argv) {
   if (cmd == "serve") return Serve(a);
   if (cmd == "guest") return Guest(a);
   if (cmd == "migrate") return MigrateCmd(a);
+  if (cmd == "dirty") return DirtyCmd(a);
   if (cmd == "reserve") return ReserveCmd(a);
   if (cmd == "release") return ReleaseCmd(a);
   return Usage(("unknown command '" + cmd + "'").c_str());

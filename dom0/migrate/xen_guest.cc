@@ -1,0 +1,139 @@
+#include "dom0/migrate/xen_guest.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <xxhash.h>
+
+namespace lull::migrate {
+
+lull::Status XenGuestMemory::Open(xen::XenCalls* xc, uint32_t domid, OnRelease on_release,
+                                  std::unique_ptr<XenGuestMemory>* out) {
+  std::unique_ptr<XenGuestMemory> g(new XenGuestMemory);
+  if (auto s = xen::DomainMemory::Open(xc, domid, xen::DomainMemory::Access::kRead, &g->mem_); !s.ok())
+    return s;
+  g->on_release_ = on_release;
+  *out = std::move(g);
+  return lull::Status::Ok();
+}
+
+XenGuestMemory::~XenGuestMemory() {
+  // A migration that failed resumed the guest already; never leave our pause behind.
+  if (paused_ && !released_) (void)Resume();
+}
+
+lull::Status XenGuestMemory::CollectDirty(std::vector<uint32_t>* dirty) {
+  if (!tracking_) {
+    // Tracking starts before the full read the caller does next, so a page written
+    // during that read is reported by the next call.
+    if (auto s = mem_->StartLogDirty(); !s.ok()) return s;
+    tracking_ = true;
+    dirty->resize(pages());
+    for (size_t i = 0; i < dirty->size(); ++i) (*dirty)[i] = static_cast<uint32_t>(i);
+    return lull::Status::Ok();
+  }
+  if (auto s = mem_->CheckP2mUnchanged(); !s.ok()) return s;
+  return mem_->CollectDirty(dirty);
+}
+
+lull::Status XenGuestMemory::Pause() {
+  if (paused_) return lull::Status::Ok();
+  if (auto s = mem_->Pause(); !s.ok()) return s;
+  paused_ = true;
+  return lull::Status::Ok();
+}
+
+lull::Status XenGuestMemory::Resume() {
+  if (!paused_) return lull::Status::Ok();
+  if (auto s = mem_->Unpause(); !s.ok()) return s;
+  paused_ = false;
+  return lull::Status::Ok();
+}
+
+void XenGuestMemory::Release() {
+  if (released_) return;
+  mem_->StopLogDirty();
+  switch (on_release_) {
+    case OnRelease::kDestroy:
+      // Stays paused if the destroy fails: the guest must never run in two places.
+      (void)mem_->Destroy();
+      break;
+    case OnRelease::kUnpause:
+      (void)Resume();
+      break;
+    case OnRelease::kKeepPaused:
+      break;
+  }
+  released_ = true;
+}
+
+std::string XenGuestMemory::Describe() const {
+  return "xen-pv domid=" + std::to_string(mem_->domid()) + " pages=" + std::to_string(pages()) +
+         " present=" + std::to_string(mem_->present_pages());
+}
+
+uint64_t MemoryHash(const uint8_t* data, size_t bytes) { return XXH3_64bits(data, bytes); }
+
+// ---- target side ---------------------------------------------------------------------
+
+ReceivedGuest::~ReceivedGuest() {
+  if (data) munmap(data, pages * page_size);
+}
+
+class ReceivedTarget : public TargetGuest {
+ public:
+  ReceivedTarget(ReceivedMemoryFactory* f, std::unique_ptr<ReceivedGuest> g) : f_(f), g_(std::move(g)) {}
+  size_t pages() const override { return g_ ? g_->pages : 0; }
+  size_t page_size() const override { return g_ ? g_->page_size : 4096; }
+  uint8_t* data() override { return g_ ? g_->data : nullptr; }
+  lull::Status Start(const std::string& description) override {
+    if (!g_) return lull::Status::Internal("target memory already destroyed");
+    if (description.empty()) return lull::Status::InvalidArgument("the source sent no guest description");
+    g_->description = description;
+    return lull::Status::Ok();
+  }
+  void Commit() override {
+    if (g_) f_->Add(std::move(g_));
+  }
+  void Destroy() override { g_.reset(); }
+
+ private:
+  ReceivedMemoryFactory* f_;
+  std::unique_ptr<ReceivedGuest> g_;
+};
+
+lull::Status ReceivedMemoryFactory::Create(size_t pages, size_t page_size,
+                                           std::unique_ptr<TargetGuest>* out) {
+  if (page_size != xen::kPageSize)
+    return lull::Status::InvalidArgument("page size " + std::to_string(page_size) + " is not 4096");
+  auto g = std::make_unique<ReceivedGuest>();
+  // Pre-faulted now, so the migration never waits for the allocator (or learns late
+  // that the memory is not there).
+  void* m = mmap(nullptr, pages * page_size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (m == MAP_FAILED)
+    return lull::Status::Unavailable("allocating " + std::to_string(pages * page_size >> 20) +
+                                     " MiB for the incoming guest: " + std::strerror(errno));
+  g->data = static_cast<uint8_t*>(m);
+  g->pages = pages;
+  g->page_size = page_size;
+  *out = std::make_unique<ReceivedTarget>(this, std::move(g));
+  return lull::Status::Ok();
+}
+
+void ReceivedMemoryFactory::Add(std::unique_ptr<ReceivedGuest> g) {
+  std::lock_guard<std::mutex> l(mu_);
+  committed_.push_back(std::move(g));
+}
+
+std::unique_ptr<ReceivedGuest> ReceivedMemoryFactory::TakeCommitted() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (committed_.empty()) return nullptr;
+  auto g = std::move(committed_.front());
+  committed_.erase(committed_.begin());
+  return g;
+}
+
+}  // namespace lull::migrate
