@@ -70,6 +70,7 @@ Status Controller::Step(StepRecord* rec) {
   rec->forecast_rps = in.forecast_rps[lead - 1];
   rec->confidence = in.confidence[lead - 1];
   Decision d = sched_.Step(in);
+  rec->decision_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - now).count();
   rec->demand_rps = d.demand_rps;
   rec->reason = d.reason;
   rec->active_before = in.active;
@@ -77,7 +78,8 @@ Status Controller::Step(StepRecord* rec) {
     double ms = 0;
     s = pool_->Activate(&ms);
     if (!s.ok()) return s;
-    sched_.ObserveActivation(ms / 1000.0);
+    // Late by the decision and the activation together (see the header).
+    sched_.ObserveActivation((rec->decision_ms + ms) / 1000.0);
     rec->activation_ms = std::max(rec->activation_ms, ms);
   }
   while (pool_->active() > d.target_active) {

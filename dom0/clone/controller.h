@@ -6,7 +6,9 @@
 // served; feeds demand / util_scale_rps to a forecast::SeriesForecaster; asks
 // ForecastPeak for horizons 1..lead; runs the CloneScheduler; applies its decision to the
 // pool (Activate / Deactivate / Resize), feeding each measured activation time back to
-// the scheduler's lead. Warm() feeds a history (same units) before the first step, e.g.
+// the scheduler's lead. The time fed back runs from the step's measurement to the shadow
+// serving: the decision itself (HAProxy stats, the forecaster's ensemble) is part of
+// being late, and on a loaded machine it can take longer than the activation. Warm() feeds a history (same units) before the first step, e.g.
 // the earlier days of a trace. Not thread-safe.
 #pragma once
 
@@ -26,6 +28,7 @@ struct StepRecord {
   double forecast_rps = 0, confidence = 0;   // at the lead horizon
   int active_before = 0, active_after = 0, vcpus = 0;
   double activation_ms = 0;                  // of an activation done in this step, else 0
+  double decision_ms = 0;                    // from the measurement to the decision
   std::string reason;
 };
 

@@ -30,6 +30,9 @@ Status SchedulerConfig::Validate() const {
   if (!(min_confidence >= 0 && min_confidence <= 1)) {
     return Status::InvalidArgument("scheduler: min_confidence must be in [0, 1]");
   }
+  if (!(initial_activation_s >= 0)) {
+    return Status::InvalidArgument("scheduler: initial_activation_s must be >= 0");
+  }
   if (min_dwell_steps < 0 || calm_steps < 1 || lead_margin_steps < 0) {
     return Status::InvalidArgument("scheduler: dwell >= 0, calm >= 1, lead margin >= 0");
   }

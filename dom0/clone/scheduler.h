@@ -42,6 +42,7 @@ struct SchedulerConfig {
   int min_dwell_steps = 3;
   int calm_steps = 2;
   int lead_margin_steps = 1;
+  double initial_activation_s = 0.05;  // assumed until the first activation is measured
   double step_seconds = 1.0;
   double primary_rps = 500;        // capacity of the primary
   double per_vcpu_rps = 250;       // capacity of one shadow vCPU
@@ -70,11 +71,13 @@ struct Decision {
 
 class CloneScheduler {
  public:
-  explicit CloneScheduler(const SchedulerConfig& cfg) : cfg_(cfg) {}
+  explicit CloneScheduler(const SchedulerConfig& cfg)
+      : cfg_(cfg), activation_s_(cfg.initial_activation_s) {}
   // The measured activation time (seconds) updates the lead; a running maximum is kept
   // so one fast activation does not shorten it.
   void ObserveActivation(double seconds);
   int lead_steps() const;
+  double activation_seconds() const { return activation_s_; }
   Decision Step(const SchedulerInput& in);
   const SchedulerConfig& config() const { return cfg_; }
   int changes() const { return changes_; }
@@ -84,7 +87,7 @@ class CloneScheduler {
     return cfg_.primary_rps + shadows * vcpus * cfg_.per_vcpu_rps;
   }
   SchedulerConfig cfg_;
-  double activation_s_ = 0.05;
+  double activation_s_;
   int since_change_ = 1 << 20;
   int since_vcpu_change_ = 1 << 20;
   int calm_ = 0;

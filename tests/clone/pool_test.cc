@@ -292,7 +292,9 @@ SchedulerConfig TinyCapacity(Policy p) {
 TEST_F(PoolTest, ControllerReactiveActivatesOnLoadAndReturnsTheShadow) {
   ASSERT_TRUE(pool_.Start(cfg_).ok());
   ASSERT_TRUE(pool_.SetSize(1).ok());
-  Controller ctl(&pool_, TinyCapacity(Policy::kReactive), 100);
+  SchedulerConfig sc = TinyCapacity(Policy::kReactive);
+  sc.initial_activation_s = 0;  // so the lead below comes from this step's measurement
+  Controller ctl(&pool_, sc, 100);
   ASSERT_TRUE(ctl.Begin().ok());
   httplib::Client c("127.0.0.1", pool_.lb().port());
   for (int i = 0; i < 30; ++i) ASSERT_TRUE(c.Get(("/k/" + std::to_string(i)).c_str()));
@@ -302,6 +304,9 @@ TEST_F(PoolTest, ControllerReactiveActivatesOnLoadAndReturnsTheShadow) {
   EXPECT_EQ(r.active_before, 0);
   EXPECT_EQ(r.active_after, 1);
   EXPECT_GT(r.activation_ms, 0);
+  EXPECT_GT(r.decision_ms, 0);
+  // The lead counts the decision as well as the activation.
+  EXPECT_GE(ctl.scheduler().activation_seconds() * 1000, r.decision_ms + r.activation_ms - 1e-6);
   EXPECT_EQ(pool_.active(), 1);
   int steps_to_release = 0;
   while (pool_.active() > 0 && steps_to_release < 10) {  // no traffic now
