@@ -486,8 +486,16 @@ static inline int lull__ring_check(const struct lull_ring_hdr *r, uint64_t bytes
 	return 0;
 }
 
+/* Each side's private state (struct lull_prod, struct lull_cons) takes whole cache lines
+ * of its own. The side writes it on every push or pop; were it to share a line with
+ * anything the other side, or another producer, touches (the two ends of a ring in one
+ * process, or Xen's array of per-pCPU producers), every record would pay a line
+ * transfer that the shared layout above was designed to avoid. Private, never in the
+ * shared region: not part of the ABI. */
+#define LULL_PRIVATE __attribute__((aligned(LULL_CACHELINE)))
+
 /* Producer side. */
-struct lull_prod {
+struct LULL_PRIVATE lull_prod {
 	struct lull_ring_hdr *hdr;
 	uint8_t *data;
 	uint64_t prod;        /* private and authoritative: records pushed */
@@ -498,6 +506,9 @@ struct lull_prod {
 	uint32_t mask;
 	uint32_t record_size;
 };
+
+LULL_STATIC_ASSERT(__alignof__(struct lull_prod) == LULL_CACHELINE &&
+		   sizeof(struct lull_prod) % LULL_CACHELINE == 0, "producer state on its own lines");
 
 /* Attach as the producer. Resumes from the published index: a producer that restarts
  * (dom0's side of the command ring after a daemon restart) continues where it left off,
@@ -611,7 +622,7 @@ static inline void lull_prod_publish(struct lull_prod *p)
 }
 
 /* Consumer side. */
-struct lull_cons {
+struct LULL_PRIVATE lull_cons {
 	struct lull_ring_hdr *hdr;
 	const uint8_t *data;
 	uint64_t cons;        /* private and authoritative: records consumed */
@@ -622,6 +633,9 @@ struct lull_cons {
 	uint32_t mask;
 	uint32_t record_size;
 };
+
+LULL_STATIC_ASSERT(__alignof__(struct lull_cons) == LULL_CACHELINE &&
+		   sizeof(struct lull_cons) % LULL_CACHELINE == 0, "consumer state on its own lines");
 
 /* Attach as the consumer; resumes from the released index after checking it. */
 static inline int lull_cons_init(struct lull_cons *c, void *ring, uint64_t bytes,

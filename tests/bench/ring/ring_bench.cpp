@@ -11,12 +11,26 @@
 //               Xen: RING_PUSH_REQUESTS after 32 requests, one response per request).
 //   latency     ping-pong of one record: lull and boost use a ring each way; ring.h is
 //               request/response on one ring, the way Xen's split drivers use it.
+//               Two floors, the honest lower bounds of any queue on this machine:
+//               "floor_1line" is two threads bouncing one cache line with a plain atomic
+//               (each side waits for the other's value, then writes its own), and
+//               "floor_flag" is one line per direction (one flag each way, no data).
+//               A ring with an index line and a record line per direction can at best
+//               approach floor_flag plus one more dependent line transfer each way.
+//   interleaved the same round trips again, but in rounds: each round runs a short burst
+//               of every protocol in turn and the ratios are taken within a round, then
+//               the median over rounds. The two CPUs here are KVM vCPUs that the host
+//               moves between its cores (same core's SMT sibling, same CCX, other CCX),
+//               which changes a line transfer's cost by 2-5x from one second to the
+//               next; only protocols measured under the same placement compare fairly.
 #include <benchmark/benchmark.h>
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/lockfree/spsc_queue.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -24,6 +38,7 @@
 #include <new>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "shm/ring.h"
 #include "tests/bench/bench_results.h"
@@ -206,8 +221,10 @@ template <class Q>
 void Throughput(benchmark::State& state) {
   const uint32_t batch = static_cast<uint32_t>(state.range(0));
   auto q = std::make_unique<Q>();
-  std::atomic<uint64_t> consumed{0};
-  std::atomic<bool> stop{false};
+  // Lines of their own: the peer stores consumed after every receive and the benchmark
+  // thread writes recs[] before every send; sharing a line would cost both sides.
+  alignas(64) std::atomic<uint64_t> consumed{0};
+  alignas(64) std::atomic<bool> stop{false};
   std::thread peer([&] {
     Pin(1);
     Rec32 buf[kBatch];
@@ -225,7 +242,7 @@ void Throughput(benchmark::State& state) {
     benchmark::DoNotOptimize(sum);
   });
   Pin(0);
-  Rec32 recs[kBatch];
+  alignas(64) Rec32 recs[kBatch];
   for (uint32_t i = 0; i < kBatch; i++) recs[i] = Rec32{0, i, i, i * 2, i * 3};
   uint64_t sent = 0;
   for (auto _ : state) {
@@ -243,46 +260,187 @@ void Throughput(benchmark::State& state) {
 
 // ---- round-trip latency --------------------------------------------------------------
 
-template <class Q>
-void Latency(benchmark::State& state) {
-  auto there = std::make_unique<Q>(), back = std::make_unique<Q>();
-  std::atomic<bool> stop{false};
-  std::thread peer([&] {
-    Pin(1);
-    Rec32 r;
-    while (!stop.load(std::memory_order_relaxed)) {
-      if (there->Receive(&r, 1)) back->Send(&r, 1);
-      else Relax();
-    }
-  });
-  Pin(0);
-  Rec32 r{0, 1, 2, 3, 4};
-  for (auto _ : state) {
-    there->Send(&r, 1);
-    while (!back->Receive(&r, 1)) Relax();
+// The floor with one line per direction: a counter each way, no record, no ring.
+class FlagQueue {
+ public:
+  void Send(const Rec32*, uint32_t n) { flag_.v.store(sent_ += n, std::memory_order_release); }
+  uint32_t Receive(Rec32*, uint32_t) {
+    uint64_t v = flag_.v.load(std::memory_order_acquire);
+    if (v == seen_) return 0;
+    seen_++;
+    return 1;
   }
-  stop = true;
-  peer.join();
-}
+
+ private:
+  struct alignas(64) Line {
+    std::atomic<uint64_t> v{0};
+  } flag_;
+  // Each side's private count, on a line of its own (no false sharing with the flag or
+  // with the other side's count).
+  alignas(64) uint64_t sent_ = 0;
+  alignas(64) uint64_t seen_ = 0;
+};
+
+// The absolute floor: both directions on one cache line. The benchmark thread writes an
+// odd value and waits for the next even one, which the peer writes when it sees the odd.
+struct OneLine {};
+
+// A pinned peer that answers every message, and one round trip at a time from the
+// benchmark thread (pinned to the other CPU). One class per protocol shape.
+template <class Q>
+class PingPong {
+ public:
+  PingPong() : peer_([this] {
+      Pin(1);
+      Rec32 r;
+      while (!stop_.load(std::memory_order_relaxed)) {
+        if (there_->Receive(&r, 1)) back_->Send(&r, 1);
+        else Relax();
+      }
+    }) {
+    Pin(0);
+  }
+  ~PingPong() {
+    stop_ = true;
+    peer_.join();
+  }
+  void Once() {
+    there_->Send(&r_, 1);
+    while (!back_->Receive(&r_, 1)) Relax();
+  }
+
+ private:
+  std::unique_ptr<Q> there_ = std::make_unique<Q>(), back_ = std::make_unique<Q>();
+  // Each on a line of its own: the peer polls stop_ on every turn of its loop, and the
+  // benchmark thread writes r_ on every round trip; on one line they would add a line
+  // transfer to every round trip that has nothing to do with the queue.
+  alignas(64) std::atomic<bool> stop_{false};
+  alignas(64) Rec32 r_{0, 1, 2, 3, 4};
+  std::thread peer_;  // last: it starts once the rings exist
+};
 
 template <>
-void Latency<XenRing>(benchmark::State& state) {
-  auto ring = std::make_unique<XenRing>();
-  std::atomic<bool> stop{false};
-  std::thread peer([&] {
-    Pin(1);
-    Rec32 r;
-    while (!stop.load(std::memory_order_relaxed))
-      if (!ring->Receive(&r, 1)) Relax();
-  });
-  Pin(0);
-  Rec32 r{0, 1, 2, 3, 4};
-  for (auto _ : state) {
-    ring->Send(&r, 1);
-    ring->AwaitResponse(&r);
+class PingPong<XenRing> {
+ public:
+  PingPong() : peer_([this] {
+      Pin(1);
+      Rec32 r;
+      while (!stop_.load(std::memory_order_relaxed))
+        if (!ring_->Receive(&r, 1)) Relax();
+    }) {
+    Pin(0);
   }
-  stop = true;
-  peer.join();
+  ~PingPong() {
+    stop_ = true;
+    peer_.join();
+  }
+  void Once() {
+    ring_->Send(&r_, 1);
+    ring_->AwaitResponse(&r_);
+  }
+
+ private:
+  std::unique_ptr<XenRing> ring_ = std::make_unique<XenRing>();
+  // Each on a line of its own: the peer polls stop_ on every turn of its loop, and the
+  // benchmark thread writes r_ on every round trip; on one line they would add a line
+  // transfer to every round trip that has nothing to do with the queue.
+  alignas(64) std::atomic<bool> stop_{false};
+  alignas(64) Rec32 r_{0, 1, 2, 3, 4};
+  std::thread peer_;
+};
+
+template <>
+class PingPong<OneLine> {
+ public:
+  PingPong() : peer_([this] {
+      Pin(1);
+      for (uint64_t want = 1;; want += 2) {
+        uint64_t v;
+        while ((v = line_->v.load(std::memory_order_acquire)) < want) Relax();
+        if (v == kStop) return;
+        line_->v.store(v + 1, std::memory_order_release);
+      }
+    }) {
+    Pin(0);
+  }
+  ~PingPong() {
+    line_->v.store(kStop, std::memory_order_release);
+    peer_.join();
+  }
+  void Once() {
+    line_->v.store(++v_, std::memory_order_release);
+    ++v_;
+    while (line_->v.load(std::memory_order_acquire) != v_) Relax();
+  }
+
+ private:
+  static constexpr uint64_t kStop = ~0ull;  // odd, above every real value
+  struct alignas(64) Line {
+    std::atomic<uint64_t> v{0};
+  };
+  std::unique_ptr<Line> line_ = std::make_unique<Line>();
+  // The benchmark thread's own, off the line of line_ (a pointer the peer reads).
+  alignas(64) uint64_t v_ = 0;
+  std::thread peer_;
+};
+
+template <class Q>
+void Latency(benchmark::State& state) {
+  PingPong<Q> pp;
+  for (auto _ : state) pp.Once();
+}
+
+// ---- the same round trips, interleaved -----------------------------------------------
+
+constexpr const char* kProtocols[] = {"floor_1line", "floor_flag", "lull", "boost_spsc",
+                                      "xen_ring_h"};
+constexpr int kNumProtocols = 5;
+constexpr int kSlices = 20, kRoundTripsPerSlice = 200;
+
+// ns per round trip in one burst of protocol `Q`: the median of kSlices timed slices
+// (after a warm-up), so that a rare stall (an interrupt, the host descheduling a vCPU
+// for a millisecond) costs one slice instead of deciding the round.
+template <class Q>
+double Burst() {
+  PingPong<Q> pp;
+  for (int i = 0; i < kRoundTripsPerSlice * 2; i++) pp.Once();
+  std::vector<double> slice;
+  for (int k = 0; k < kSlices; k++) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kRoundTripsPerSlice; i++) pp.Once();
+    std::chrono::duration<double, std::nano> d = std::chrono::steady_clock::now() - t0;
+    slice.push_back(d.count() / kRoundTripsPerSlice);
+  }
+  std::nth_element(slice.begin(), slice.begin() + kSlices / 2, slice.end());
+  return slice[kSlices / 2];
+}
+
+// Per protocol, ns per round trip of each round; filled by the benchmark below.
+std::vector<double> g_rounds[kNumProtocols];
+
+void LatencyInterleaved(benchmark::State& state) {
+  for (auto& v : g_rounds) v.clear();
+  for (auto _ : state) {
+    g_rounds[0].push_back(Burst<OneLine>());
+    g_rounds[1].push_back(Burst<FlagQueue>());
+    g_rounds[2].push_back(Burst<LullQueue>());
+    g_rounds[3].push_back(Burst<BoostQueue>());
+    g_rounds[4].push_back(Burst<XenRing>());
+  }
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
+// Median over rounds of protocol a's time over protocol b's in the same round.
+double RoundRatio(int a, int b) {
+  std::vector<double> r;
+  for (size_t i = 0; i < g_rounds[a].size() && i < g_rounds[b].size(); i++)
+    if (g_rounds[b][i] > 0) r.push_back(g_rounds[a][i] / g_rounds[b][i]);
+  return Median(r);
 }
 
 BENCHMARK(Throughput<LullQueue>)->Name("throughput/lull")->Arg(1)->Arg(kBatch)->UseRealTime();
@@ -291,6 +449,9 @@ BENCHMARK(Throughput<XenRing>)->Name("throughput/xen_ring_h")->Arg(1)->Arg(kBatc
 BENCHMARK(Latency<LullQueue>)->Name("latency/lull")->UseRealTime();
 BENCHMARK(Latency<BoostQueue>)->Name("latency/boost_spsc")->UseRealTime();
 BENCHMARK(Latency<XenRing>)->Name("latency/xen_ring_h")->UseRealTime();
+BENCHMARK(Latency<OneLine>)->Name("latency/floor_1line")->UseRealTime();
+BENCHMARK(Latency<FlagQueue>)->Name("latency/floor_flag")->UseRealTime();
+BENCHMARK(LatencyInterleaved)->Name("latency/interleaved_rounds")->Iterations(100)->UseRealTime();
 
 
 }  // namespace
@@ -321,6 +482,22 @@ int main(int argc, char** argv) {
               r["latency/xen_ring_h/real_time"],
               ratio("latency/lull/real_time", "latency/boost_spsc/real_time"),
               ratio("latency/lull/real_time", "latency/xen_ring_h/real_time"));
+  std::printf("  round-trip floors      one line %.0f ns  one flag each way %.0f ns   "
+              "lull/floor_flag %.2fx  boost/floor_flag %.2fx\n",
+              r["latency/floor_1line/real_time"], r["latency/floor_flag/real_time"],
+              ratio("latency/lull/real_time", "latency/floor_flag/real_time"),
+              ratio("latency/boost_spsc/real_time", "latency/floor_flag/real_time"));
+  if (!g_rounds[0].empty()) {
+    std::printf("  round trip, interleaved (%zu rounds of %dx%d each; medians):",
+                g_rounds[0].size(), kSlices, kRoundTripsPerSlice);
+    for (int p = 0; p < kNumProtocols; p++)
+      std::printf("  %s %.0f ns", kProtocols[p], Median(g_rounds[p]));
+    std::printf("\n    same-round ratios: lull/boost %.2fx (target <= 0.7)  lull/xen %.2fx  "
+                "lull/floor_flag %.2fx  boost/floor_flag %.2fx  floor_flag/boost %.2fx  "
+                "floor_1line/boost %.2fx\n",
+                RoundRatio(2, 3), RoundRatio(2, 4), RoundRatio(2, 1), RoundRatio(3, 1),
+                RoundRatio(1, 3), RoundRatio(0, 3));
+  }
   benchmark::Shutdown();
   return 0;
 }
