@@ -285,25 +285,34 @@ class FlagQueue {
 // odd value and waits for the next even one, which the peer writes when it sees the odd.
 struct OneLine {};
 
-// A pinned peer that answers every message, and one round trip at a time from the
-// benchmark thread (pinned to the other CPU). One class per protocol shape.
-template <class Q>
-class PingPong {
+// The peer of a round trip: a thread pinned to CPU 1 that runs `step` until stopped; the
+// constructing (benchmark) thread pins itself to CPU 0.
+class Peer {
  public:
-  PingPong() : peer_([this] {
+  template <class F>
+  explicit Peer(F step) : thread_([this, step] {
       Pin(1);
-      Rec32 r;
-      while (!stop_.load(std::memory_order_relaxed)) {
-        if (there_->Receive(&r, 1)) back_->Send(&r, 1);
-        else Relax();
-      }
+      while (!stop_.load(std::memory_order_relaxed)) step();
     }) {
     Pin(0);
   }
-  ~PingPong() {
+  ~Peer() {
     stop_ = true;
-    peer_.join();
+    thread_.join();
   }
+
+ private:
+  // Polled on every step, written once: a line of its own, so that it never shares one
+  // with anything the benchmark thread writes per round trip.
+  alignas(64) std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// One round trip at a time from the benchmark thread; one class per protocol shape. The
+// benchmark thread's record r_ is on a line of its own for the same reason as stop_.
+template <class Q>
+class PingPong {
+ public:
   void Once() {
     there_->Send(&r_, 1);
     while (!back_->Receive(&r_, 1)) Relax();
@@ -311,29 +320,17 @@ class PingPong {
 
  private:
   std::unique_ptr<Q> there_ = std::make_unique<Q>(), back_ = std::make_unique<Q>();
-  // Each on a line of its own: the peer polls stop_ on every turn of its loop, and the
-  // benchmark thread writes r_ on every round trip; on one line they would add a line
-  // transfer to every round trip that has nothing to do with the queue.
-  alignas(64) std::atomic<bool> stop_{false};
   alignas(64) Rec32 r_{0, 1, 2, 3, 4};
-  std::thread peer_;  // last: it starts once the rings exist
+  Peer peer_{[this] {  // last: it starts once the rings exist
+    Rec32 r;
+    if (there_->Receive(&r, 1)) back_->Send(&r, 1);
+    else Relax();
+  }};
 };
 
 template <>
 class PingPong<XenRing> {
  public:
-  PingPong() : peer_([this] {
-      Pin(1);
-      Rec32 r;
-      while (!stop_.load(std::memory_order_relaxed))
-        if (!ring_->Receive(&r, 1)) Relax();
-    }) {
-    Pin(0);
-  }
-  ~PingPong() {
-    stop_ = true;
-    peer_.join();
-  }
   void Once() {
     ring_->Send(&r_, 1);
     ring_->AwaitResponse(&r_);
@@ -341,32 +338,16 @@ class PingPong<XenRing> {
 
  private:
   std::unique_ptr<XenRing> ring_ = std::make_unique<XenRing>();
-  // Each on a line of its own: the peer polls stop_ on every turn of its loop, and the
-  // benchmark thread writes r_ on every round trip; on one line they would add a line
-  // transfer to every round trip that has nothing to do with the queue.
-  alignas(64) std::atomic<bool> stop_{false};
   alignas(64) Rec32 r_{0, 1, 2, 3, 4};
-  std::thread peer_;
+  Peer peer_{[this] {
+    Rec32 r;
+    if (!ring_->Receive(&r, 1)) Relax();
+  }};
 };
 
 template <>
 class PingPong<OneLine> {
  public:
-  PingPong() : peer_([this] {
-      Pin(1);
-      for (uint64_t want = 1;; want += 2) {
-        uint64_t v;
-        while ((v = line_->v.load(std::memory_order_acquire)) < want) Relax();
-        if (v == kStop) return;
-        line_->v.store(v + 1, std::memory_order_release);
-      }
-    }) {
-    Pin(0);
-  }
-  ~PingPong() {
-    line_->v.store(kStop, std::memory_order_release);
-    peer_.join();
-  }
   void Once() {
     line_->v.store(++v_, std::memory_order_release);
     ++v_;
@@ -374,14 +355,17 @@ class PingPong<OneLine> {
   }
 
  private:
-  static constexpr uint64_t kStop = ~0ull;  // odd, above every real value
   struct alignas(64) Line {
     std::atomic<uint64_t> v{0};
   };
   std::unique_ptr<Line> line_ = std::make_unique<Line>();
   // The benchmark thread's own, off the line of line_ (a pointer the peer reads).
   alignas(64) uint64_t v_ = 0;
-  std::thread peer_;
+  Peer peer_{[this] {
+    uint64_t v = line_->v.load(std::memory_order_acquire);
+    if (v & 1) line_->v.store(v + 1, std::memory_order_release);
+    else Relax();
+  }};
 };
 
 template <class Q>
