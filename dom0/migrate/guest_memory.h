@@ -26,6 +26,8 @@
 
 namespace lull::migrate {
 
+class ResourceControl;  // resource_control.h
+
 class GuestMemory {
  public:
   virtual ~GuestMemory() = default;
@@ -57,6 +59,13 @@ class TargetGuest {
   // Rollback: stop the guest (if started) and free its memory. Also what destroying an
   // uncommitted TargetGuest does.
   virtual void Destroy() = 0;
+  // After Start(): what applies the provisioning plan to this guest (CPU, memory, I/O)
+  // and measures its use; it outlives the TargetGuest (the guest keeps running after
+  // Commit()). Unavailable where the guest cannot be limited.
+  virtual lull::Status Control(std::unique_ptr<ResourceControl>* out) {
+    (void)out;
+    return lull::Status::Unavailable("this target guest has no resource control");
+  }
 };
 
 class GuestFactory {

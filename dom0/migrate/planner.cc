@@ -128,6 +128,42 @@ lull::Status Provisioner::Plan(const std::vector<forecast::Distribution>& cpu,
   return lull::Status::Ok();
 }
 
+lull::Status Provisioner::FromPhases(const std::vector<ProvisionPhase>& phases,
+                                     const Resources& lim, const ProvisionConfig& cfg,
+                                     Provisioner* out) {
+  if (phases.empty() || phases.size() > 4096)
+    return lull::Status::InvalidArgument("provisioning plan: " + std::to_string(phases.size()) +
+                                         " phases (want 1..4096)");
+  if (!(lim.cpu > 0 && lim.memory_mib > 0 && lim.io_mbps >= 0))
+    return lull::Status::InvalidArgument("provisioning: target limits must be > 0");
+  if (!(cfg.headroom >= 0 && cfg.headroom <= 10 && cfg.floor >= 0 && cfg.floor <= 1 &&
+        cfg.hysteresis >= 0))
+    return lull::Status::InvalidArgument("provisioning plan: headroom, floor, hysteresis out of range");
+  Provisioner p;
+  p.limits_ = lim;
+  p.cfg_ = cfg;
+  int next = 0;
+  for (size_t i = 0; i < phases.size(); ++i) {
+    const ProvisionPhase& ph = phases[i];
+    const std::string name = "provisioning plan: phase " + std::to_string(i);
+    if (ph.start != next || ph.end <= ph.start)
+      return lull::Status::InvalidArgument(name + " covers steps [" + std::to_string(ph.start) + ", " +
+                                           std::to_string(ph.end) + "), want it to start at " +
+                                           std::to_string(next) + " and be non-empty");
+    for (double v : {ph.r.cpu, ph.r.memory_mib, ph.r.io_mbps})
+      if (!std::isfinite(v) || v < 0)
+        return lull::Status::InvalidArgument(name + " has a negative or non-finite resource");
+    if (!(ph.r.cpu > 0 && ph.r.memory_mib > 0))
+      return lull::Status::InvalidArgument(name + " gives no CPU or no memory");
+    next = ph.end;
+    p.phases_.push_back({ph.start, ph.end,
+                         Resources{std::min(ph.r.cpu, lim.cpu), std::min(ph.r.memory_mib, lim.memory_mib),
+                                   std::min(ph.r.io_mbps, lim.io_mbps)}});
+  }
+  *out = std::move(p);
+  return lull::Status::Ok();
+}
+
 Resources Provisioner::At(int step) const {
   for (const auto& ph : phases_)
     if (step < ph.end) return ph.r;

@@ -26,6 +26,10 @@
 // than `hysteresis` merge into one phase. Correct() raises the current and all later
 // phases when the measured use comes within `headroom` of the provision (a forecast that
 // was too low is not trusted again for this plan), capped at the limits as always.
+// The source makes the plan (it has the guest's history) and sends it in its HELLO
+// (wire.h); the target rebuilds it with FromPhases(), which checks it and caps every
+// phase at the *target's* limits (the source does not know them exactly), and applies it
+// one step at a time (target.h, resource_control.h).
 //
 // Not thread-safe. Bad configuration is reported by Check()/Plan() as InvalidArgument.
 #pragma once
@@ -102,7 +106,13 @@ class Provisioner {
                            const std::vector<forecast::Distribution>& io,
                            const Resources& configured, const Resources& limits,
                            const ProvisionConfig& cfg, Provisioner* out);
+  // A plan received from elsewhere: phases ordered, contiguous from step 0, finite and
+  // non-negative; each capped at `limits` (InvalidArgument naming the phase otherwise).
+  static lull::Status FromPhases(const std::vector<ProvisionPhase>& phases, const Resources& limits,
+                                 const ProvisionConfig& cfg, Provisioner* out);
   const std::vector<ProvisionPhase>& phases() const { return phases_; }
+  const Resources& limits() const { return limits_; }
+  const ProvisionConfig& config() const { return cfg_; }
   // What to give at `step` (the last phase holds after the plan's end).
   Resources At(int step) const;
   // Measured use at `step`: raise this and every later phase if it came too close.

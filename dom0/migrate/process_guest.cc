@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "dom0/migrate/clock.h"
+#include "dom0/migrate/resource_control.h"
 
 namespace lull::migrate {
 
@@ -528,6 +529,16 @@ class ProcessTarget : public TargetGuest {
     if (guest_) factory_->Add(std::move(guest_));
   }
   void Destroy() override { guest_.reset(); }
+  // A cgroup around the guest process (resource_control.h).
+  lull::Status Control(std::unique_ptr<ResourceControl>* out) override {
+    if (!guest_) return lull::Status::Internal("target guest already destroyed");
+    std::unique_ptr<CgroupControl> cg;
+    if (auto s = CgroupControl::Create("lull-migrate-" + std::to_string(guest_->pid()), guest_->pid(), &cg);
+        !s.ok())
+      return s;
+    *out = std::move(cg);
+    return lull::Status::Ok();
+  }
 
  private:
   ProcessGuestFactory* factory_;

@@ -100,9 +100,11 @@ class Source {
     Writer hello;
     hello.U64(g_->pages());
     hello.U32(static_cast<uint32_t>(g_->page_size()));
-    hello.U32((o_.xbzrle ? kHelloFlagXbzrle : 0) | (o_.lz4 ? kHelloFlagLz4 : 0));
+    hello.U32((o_.xbzrle ? kHelloFlagXbzrle : 0) | (o_.lz4 ? kHelloFlagLz4 : 0) |
+              (o_.plan ? kHelloFlagPlan : 0));
     hello.U64(o_.reservation);
     hello.Str(g_->Describe());
+    if (o_.plan) PutPlan(&hello, *o_.plan);
     if (auto s = c_.Send(Msg::kHello, hello); !s.ok()) return s;
     std::vector<uint8_t> in;
     if (auto s = c_.Expect(Msg::kHelloAck, &in); !s.ok()) return s;

@@ -27,6 +27,7 @@
 #include <string>
 
 #include "dom0/migrate/guest_memory.h"
+#include "dom0/migrate/planner.h"
 #include "forecast/status.h"
 
 namespace lull::migrate {
@@ -54,6 +55,9 @@ struct MigrateOptions {
   uint64_t rate_limit_bytes_per_s = 0;  // 0: none (tc shapes the link instead)
   uint64_t reservation = 0;             // from Reserve(), 0: none
   bool verify_memory = false;
+  // The target's resources over time (planner.h), sent in the HELLO; the target caps it
+  // at its limits and applies it. Null: the target gives the guest what it has.
+  const Provisioner* plan = nullptr;
   int io_timeout_ms = 10000;
   std::function<void(const Progress&)> progress;
   // After the commit: point clients at the new host (e.g. the cloning module's load

@@ -33,6 +33,7 @@ void MigrationServer::Stop() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
   listener_.Close();
+  provisioned_.clear();  // the guests keep running, without our limits
   std::lock_guard<std::mutex> l(mu_);
   reservations_.clear();
   stats_.memory_in_use = 0;
@@ -63,9 +64,37 @@ void MigrationServer::Expire() {
   }
 }
 
+void MigrationServer::Provisioning(int step, const lull::Status& s, const Resources& applied,
+                                   const Resources& used) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (!s.ok()) {
+    stats_.provision_error = "step " + std::to_string(step) + ": " + s.ToString();
+    return;
+  }
+  stats_.provision_step = step;
+  stats_.provision_applied = applied;
+  stats_.provision_used = used;
+}
+
+void MigrationServer::Provision() {
+  const double now = MonoMs();
+  for (auto it = provisioned_.begin(); it != provisioned_.end();) {
+    if (now < it->start_ms + double(it->step + 1) * opt_.provision_step_ms) {
+      ++it;
+      continue;
+    }
+    Resources applied, used;
+    const int step = ++it->step;
+    lull::Status s = ProvisionStep(step, &it->plan, it->rc.get(), &applied, &used);
+    Provisioning(step, s, applied, used);
+    it = s.ok() ? it + 1 : provisioned_.erase(it);  // a guest we cannot limit any more
+  }
+}
+
 void MigrationServer::Loop() {
   while (!stop_) {
     Expire();
+    Provision();
     Conn c;
     if (auto s = listener_.Accept(100, &c); !s.ok()) {
       Fail(s);
@@ -155,12 +184,15 @@ lull::Status MigrationServer::ServeMigration(Conn* c, const std::vector<uint8_t>
   uint32_t flags = r.U32();
   uint64_t reservation = r.U64();
   std::string desc = r.Str();
-  (void)flags;  // the decoder handles every encoding; flags are informational
+  // The decoder handles every encoding; only the plan flag changes what follows.
+  const bool has_plan = flags & kHelloFlagPlan;
+  Provisioner plan;
   lull::Status s;
   if (!r.ok()) s = lull::Status::Corruption("truncated HELLO");
   else if (pages == 0 || pages > UINT32_MAX || ps < 512 || ps > (1u << 20) || (ps & (ps - 1)))
     s = lull::Status::InvalidArgument("HELLO: " + std::to_string(pages) + " pages of " +
                                       std::to_string(ps) + " bytes is not a guest we take");
+  else if (has_plan) s = GetPlan(&r, opt_.limits, &plan);
   const uint64_t bytes = pages * ps;
   std::unique_ptr<TargetGuest> g;
   bool accounted = false;
@@ -217,6 +249,15 @@ lull::Status MigrationServer::ServeMigration(Conn* c, const std::vector<uint8_t>
     c->Send(Msg::kAbort, w);  // tell the source why (best effort)
     return s;
   }
+  // Guest started: it runs under the plan's first step from now on.
+  std::unique_ptr<ResourceControl> rc;
+  if (has_plan) {
+    Resources applied, used;
+    lull::Status ps = g->Control(&rc);
+    if (ps.ok()) ps = ProvisionStep(0, &plan, rc.get(), &applied, &used);
+    if (!ps.ok()) rc.reset();
+    Provisioning(0, ps, applied, used);
+  }
   // Guest started and verified; now wait for COMMIT.
   Writer v;
   PutStatus(&v, lull::Status::Ok());
@@ -229,9 +270,12 @@ lull::Status MigrationServer::ServeMigration(Conn* c, const std::vector<uint8_t>
     Fail(st);
   }
   undo.on = false;  // the guest's memory belongs to the running guest now
+  const bool provisioned = rc != nullptr;
+  if (provisioned) provisioned_.push_back(Provisioned{std::move(plan), std::move(rc), MonoMs(), 0});
   std::lock_guard<std::mutex> l(mu_);
   stats_.memory_in_use -= bytes;
   stats_.committed++;
+  if (provisioned) stats_.provisioned++;
   return lull::Status::Ok();
 }
 

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -282,6 +283,42 @@ lull::Status ParseHostPort(const std::string& s, uint16_t default_port, std::str
   }
   if (host->empty()) return lull::Status::InvalidArgument("'" + s + "': no host");
   return lull::Status::Ok();
+}
+
+void PutPlan(Writer* w, const Provisioner& plan) {
+  w->F64(plan.config().headroom);
+  w->F64(plan.config().floor);
+  w->F64(plan.config().hysteresis);
+  w->U32(static_cast<uint32_t>(plan.phases().size()));
+  for (const auto& ph : plan.phases()) {
+    w->U32(static_cast<uint32_t>(ph.start));
+    w->U32(static_cast<uint32_t>(ph.end));
+    w->F64(ph.r.cpu);
+    w->F64(ph.r.memory_mib);
+    w->F64(ph.r.io_mbps);
+  }
+}
+
+lull::Status GetPlan(Reader* r, const Resources& limits, Provisioner* out) {
+  ProvisionConfig cfg;
+  cfg.headroom = r->F64();
+  cfg.floor = r->F64();
+  cfg.hysteresis = r->F64();
+  uint32_t n = r->U32();
+  if (!r->ok()) return lull::Status::Corruption("truncated provisioning plan");
+  if (n == 0 || n > 4096)
+    return lull::Status::InvalidArgument("provisioning plan of " + std::to_string(n) + " phases");
+  std::vector<ProvisionPhase> phases(n);
+  for (auto& ph : phases) {
+    uint32_t a = r->U32(), b = r->U32();
+    ph.start = static_cast<int>(std::min<uint32_t>(a, INT32_MAX));
+    ph.end = static_cast<int>(std::min<uint32_t>(b, INT32_MAX));
+    ph.r.cpu = r->F64();
+    ph.r.memory_mib = r->F64();
+    ph.r.io_mbps = r->F64();
+  }
+  if (!r->ok()) return lull::Status::Corruption("truncated provisioning plan");
+  return Provisioner::FromPhases(phases, limits, cfg, out);
 }
 
 }  // namespace lull::migrate

@@ -6,7 +6,8 @@
 //
 //   source                                    target
 //   HELLO {pages, page size, flags,     ->
-//          reservation, description}     <-   HELLO_ACK {status} (e.g. out of memory)
+//          reservation, description,
+//          [plan]}                       <-   HELLO_ACK {status} (e.g. out of memory)
 //   PAGES {records}*  (pre-copy rounds) ->
 //   STOP_COPY_DONE {checksum, memory    ->    checks, starts the guest (verification run)
 //          hash}                         <-   VERIFIED {status}
@@ -19,6 +20,10 @@
 //   RELEASE {id}                        ->    (the lull did not come)
 //                                        <-   RELEASED {status}
 //
+// With kHelloFlagPlan the HELLO ends with the provisioning plan (planner.h): {f64
+// headroom, floor, hysteresis; u32 n; n x {u32 start, end; f64 cpu, memory MiB, io
+// MB/s}}; the target caps it at its own limits and applies it from the verification run
+// on (target.h).
 // A page record is {u32 page index, u32 (encoding << 24 | length)} and `length` bytes.
 // Conn counts the bytes it moves (headers included) and can cap its send rate (a token
 // bucket) for hosts where tc cannot shape the link. Not thread-safe.
@@ -29,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "dom0/migrate/planner.h"
 #include "forecast/status.h"
 
 namespace lull::migrate {
@@ -40,7 +46,7 @@ enum class Msg : uint8_t {
 const char* MsgName(Msg m);
 
 constexpr uint32_t kMaxPayload = 16u << 20;
-constexpr uint32_t kHelloFlagXbzrle = 1, kHelloFlagLz4 = 2;
+constexpr uint32_t kHelloFlagXbzrle = 1, kHelloFlagLz4 = 2, kHelloFlagPlan = 4;
 
 // Little helpers to build and parse payloads; Reader reports truncation by ok() == false.
 class Writer {
@@ -48,6 +54,7 @@ class Writer {
   void U8(uint8_t v) { buf_.push_back(v); }
   void U32(uint32_t v) { Raw(&v, 4); }
   void U64(uint64_t v) { Raw(&v, 8); }
+  void F64(double v) { Raw(&v, 8); }
   void Str(const std::string& s) { U32(static_cast<uint32_t>(s.size())); Raw(s.data(), s.size()); }
   void Raw(const void* p, size_t n) {
     const auto* b = static_cast<const uint8_t*>(p);
@@ -65,6 +72,7 @@ class Reader {
   uint8_t U8() { uint8_t v = 0; Raw(&v, 1); return v; }
   uint32_t U32() { uint32_t v = 0; Raw(&v, 4); return v; }
   uint64_t U64() { uint64_t v = 0; Raw(&v, 8); return v; }
+  double F64() { double v = 0; Raw(&v, 8); return v; }
   std::string Str() {
     uint32_t n = U32();
     if (!ok_ || n > n_ - at_) { ok_ = false; return {}; }
@@ -81,6 +89,11 @@ class Reader {
   size_t n_, at_ = 0;
   bool ok_ = true;
 };
+
+// The provisioning plan in a HELLO (format above). GetPlan checks it (Corruption when
+// truncated, InvalidArgument when it is not a plan) and caps it at `limits`.
+void PutPlan(Writer* w, const Provisioner& plan);
+lull::Status GetPlan(Reader* r, const Resources& limits, Provisioner* out);
 
 // A status carried in a message: {u8 code, string message}.
 void PutStatus(Writer* w, const lull::Status& s);

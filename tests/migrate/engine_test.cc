@@ -10,8 +10,11 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "dom0/migrate/codec.h"
 #include "dom0/migrate/process_guest.h"
@@ -324,6 +327,138 @@ TEST(Server, RejectsGarbageAndKeepsServing) {
       << t.server->stats().last_error;
   uint64_t id;
   EXPECT_TRUE(Reserve("127.0.0.1", t.server->port(), 4096, 1000, &id).ok());
+}
+
+// The provisioning plan goes from source to target in the HELLO and is applied there:
+// step 0 as the guest starts, then one step per provision_step_ms, capped at the
+// target's limits and corrected by measured use. The target's guests get a recording
+// control (what a cgroup or Xen's cap would be given), so each step can be checked.
+struct ControlLog {
+  std::mutex mu;
+  std::vector<Resources> applied;  // one per step, in order
+  double use_cpu_from_step1 = 0;
+};
+
+class LoggingControl : public ResourceControl {
+ public:
+  explicit LoggingControl(ControlLog* log) : log_(log) {}
+  lull::Status Apply(const Resources& r) override {
+    std::lock_guard<std::mutex> l(log_->mu);
+    log_->applied.push_back(r);
+    return lull::Status::Ok();
+  }
+  lull::Status Measure(Resources* used) override {
+    std::lock_guard<std::mutex> l(log_->mu);
+    *used = Resources{log_->applied.size() > 1 ? log_->use_cpu_from_step1 : 0.1, 64, 1};
+    return lull::Status::Ok();
+  }
+
+ private:
+  ControlLog* log_;
+};
+
+// A process target whose guests report to a ControlLog instead of a cgroup.
+class LoggingTarget : public TargetGuest {
+ public:
+  LoggingTarget(std::unique_ptr<TargetGuest> in, ControlLog* log) : in_(std::move(in)), log_(log) {}
+  size_t pages() const override { return in_->pages(); }
+  size_t page_size() const override { return in_->page_size(); }
+  uint8_t* data() override { return in_->data(); }
+  lull::Status Start(const std::string& d) override { return in_->Start(d); }
+  void Commit() override { in_->Commit(); }
+  void Destroy() override { in_->Destroy(); }
+  lull::Status Control(std::unique_ptr<ResourceControl>* out) override {
+    *out = std::make_unique<LoggingControl>(log_);
+    return lull::Status::Ok();
+  }
+
+ private:
+  std::unique_ptr<TargetGuest> in_;
+  ControlLog* log_;
+};
+
+class LoggingFactory : public GuestFactory {
+ public:
+  ProcessGuestFactory inner;
+  ControlLog log;
+  lull::Status Create(size_t pages, size_t ps, std::unique_ptr<TargetGuest>* out) override {
+    std::unique_ptr<TargetGuest> g;
+    if (auto s = inner.Create(pages, ps, &g); !s.ok()) return s;
+    *out = std::make_unique<LoggingTarget>(std::move(g), &log);
+    return lull::Status::Ok();
+  }
+};
+
+TEST(Migrate, SendsTheProvisioningPlanAndTheTargetAppliesIt) {
+  REQUIRE_TRACKING();
+  // The source's plan for a guest configured with 4 vCPUs and 1 GiB: quiet for 3 steps
+  // (p90 10 %), then busy (p90 50 %).
+  std::vector<forecast::Distribution> f;
+  for (int i = 0; i < 6; ++i) {
+    forecast::Distribution d;
+    d.p50 = d.mean = i < 3 ? 0.08 : 0.4;
+    d.p90 = d.p95 = d.p99 = i < 3 ? 0.1 : 0.5;
+    f.push_back(d);
+  }
+  Provisioner plan;
+  ASSERT_TRUE(Provisioner::Plan(f, f, f, Resources{4, 1024, 100}, Resources{16, 65536, 1000},
+                                ProvisionConfig{}, &plan).ok());
+  ASSERT_EQ(2u, plan.phases().size());
+  ASSERT_NEAR(2.3, plan.At(3).cpu, 1e-9);
+
+  LoggingFactory factory;
+  factory.log.use_cpu_from_step1 = 0.6;  // more than the quiet phase's 0.46 allows for
+  ServerOptions so;
+  so.limits = Resources{2, 4096, 1000};  // the target has 2 vCPUs for this guest
+  so.provision_step_ms = 50;
+  std::unique_ptr<MigrationServer> server;
+  ASSERT_TRUE(MigrationServer::Start(&factory, so, &server).ok());
+  auto g = Guest(8, 2000, 0.1);
+  ASSERT_TRUE(g);
+  MigrateOptions o;
+  o.plan = &plan;
+  MigrateStats st;
+  lull::Status s = Migrate(g.get(), "127.0.0.1", server->port(), o, &st);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  for (int i = 0; i < 500 && server->stats().provision_step < 4; ++i) SleepMs(10);
+  ServerStats ss = server->stats();
+  EXPECT_EQ(1u, ss.provisioned);
+  EXPECT_TRUE(ss.provision_error.empty()) << ss.provision_error;
+  ASSERT_GE(ss.provision_step, 4);
+  std::vector<Resources> a;
+  {
+    std::lock_guard<std::mutex> l(factory.log.mu);
+    a = factory.log.applied;
+  }
+  ASSERT_GE(a.size(), 5u);
+  EXPECT_NEAR(0.1 * 4 * 1.15, a[0].cpu, 1e-9) << "step 0: the quiet phase, as planned";
+  EXPECT_NEAR(0.1 * 1024 * 1.15, a[0].memory_mib, 1e-6);
+  EXPECT_NEAR(0.46, a[1].cpu, 1e-9);
+  EXPECT_NEAR(0.6 * 1.15, a[2].cpu, 1e-9) << "measured 0.6 vCPUs at step 1: the plan was raised";
+  EXPECT_EQ(2, a[3].cpu) << "the busy phase's 2.3 vCPUs, capped at the target's 2";
+  EXPECT_NEAR(0.5 * 1024 * 1.15, a[3].memory_mib, 1e-6) << "memory follows the plan, not 1 GiB";
+  EXPECT_EQ(2, a[4].cpu);
+  ASSERT_TRUE(factory.inner.TakeStarted());
+  server->Stop();
+}
+
+TEST(Migrate, TargetRefusesABadPlanAndTheSourceKeepsItsGuest) {
+  REQUIRE_TRACKING();
+  Target t;
+  auto g = Guest(8, 2000, 0.1);
+  ASSERT_TRUE(g);
+  // A plan that gives no CPU is not a plan: the HELLO is refused, nothing moves.
+  std::vector<forecast::Distribution> f(3);
+  Provisioner plan;
+  ASSERT_TRUE(Provisioner::Plan(f, f, f, Resources{4, 1024, 100}, Resources{16, 65536, 1000},
+                                ProvisionConfig{0, 0, 0.1}, &plan).ok());
+  MigrateOptions o;
+  o.plan = &plan;
+  MigrateStats st;
+  lull::Status s = Migrate(g.get(), "127.0.0.1", t.server->port(), o, &st);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(std::string::npos, s.message().find("gives no CPU")) << s.ToString();
+  ExpectRolledBack(g.get(), &t);
 }
 
 }  // namespace

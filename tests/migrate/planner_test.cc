@@ -1,10 +1,13 @@
 // Timing decisions on a guest with busy spells and lulls; phased provisioning.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "dom0/migrate/planner.h"
+#include "dom0/migrate/wire.h"
 
 namespace lull::migrate {
 namespace {
@@ -125,6 +128,61 @@ TEST(Provisioner, FollowsForecastInPhasesWithinLimits) {
   Provisioner q;
   EXPECT_FALSE(Provisioner::Plan(cpu, shorter, io, conf, lim, ProvisionConfig{}, &q).ok());
   EXPECT_FALSE(Provisioner::Plan(cpu, mem, io, Resources{}, lim, ProvisionConfig{}, &q).ok());
+}
+
+// The plan as the target gets it: through the HELLO's encoding, capped at the target's
+// own limits, and refused when it is not a plan.
+TEST(Provisioner, TravelsInTheHelloAndIsCappedAtTheTarget) {
+  std::vector<forecast::Distribution> cpu, mem, io;
+  for (int i = 0; i < 12; ++i) {
+    cpu.push_back(D(i < 6 ? 0.2 : 0.9));
+    mem.push_back(D(i < 6 ? 0.25 : 0.5));
+    io.push_back(D(0.1));
+  }
+  ProvisionConfig cfg;
+  cfg.headroom = 0.2;
+  Provisioner src;
+  ASSERT_TRUE(Provisioner::Plan(cpu, mem, io, Resources{8, 4096, 200}, Resources{8, 8192, 1000}, cfg,
+                                &src).ok());
+  ASSERT_EQ(2u, src.phases().size());
+  Writer w;
+  PutPlan(&w, src);
+  Reader r(w.buf().data(), w.buf().size());
+  Provisioner dst;
+  lull::Status s = GetPlan(&r, Resources{4, 1536, 1000}, &dst);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_TRUE(r.done());
+  ASSERT_EQ(2u, dst.phases().size());
+  EXPECT_EQ(6, dst.phases()[0].end);
+  EXPECT_NEAR(0.2 * 8 * 1.2, dst.At(2).cpu, 1e-9) << "under the target's limit: as planned";
+  EXPECT_EQ(4, dst.At(8).cpu) << "the source planned 8.64 vCPUs; the target has 4";
+  EXPECT_NEAR(0.25 * 4096 * 1.2, dst.At(0).memory_mib, 1e-6);
+  EXPECT_EQ(1536, dst.At(8).memory_mib) << "capped at the target's memory";
+  EXPECT_DOUBLE_EQ(0.2, dst.config().headroom);
+  // Correction on the target never passes the target's limits either.
+  dst.Correct(0, Resources{3.9, 100, 1});
+  EXPECT_EQ(4, dst.At(0).cpu);
+
+  // Truncated anywhere: Corruption.
+  for (size_t cut : {size_t(4), size_t(30), w.buf().size() - 1}) {
+    Reader t(w.buf().data(), cut);
+    Provisioner x;
+    EXPECT_EQ(lull::Status::Code::kCorruption, GetPlan(&t, Resources{4, 1536, 1000}, &x).code()) << cut;
+  }
+  // Not a plan: InvalidArgument naming the phase.
+  auto bad = [](std::vector<ProvisionPhase> ph, const std::string& needle) {
+    Provisioner x;
+    lull::Status st = Provisioner::FromPhases(ph, Resources{4, 1024, 100}, ProvisionConfig{}, &x);
+    EXPECT_EQ(lull::Status::Code::kInvalidArgument, st.code()) << needle;
+    EXPECT_NE(st.message().find(needle), std::string::npos) << st.message();
+  };
+  bad({}, "0 phases");
+  bad({{0, 3, {1, 100, 1}}, {4, 6, {1, 100, 1}}}, "phase 1 covers steps [4, 6)");
+  bad({{1, 3, {1, 100, 1}}}, "phase 0 covers steps [1, 3)");
+  bad({{0, 0, {1, 100, 1}}}, "phase 0 covers steps [0, 0)");
+  bad({{0, 2, {-1, 100, 1}}}, "phase 0 has a negative");
+  bad({{0, 2, {1, std::nan(""), 1}}}, "phase 0 has a negative or non-finite");
+  bad({{0, 2, {0, 100, 1}}}, "phase 0 gives no CPU");
 }
 
 }  // namespace
