@@ -86,7 +86,13 @@ class XcCalls : public XenCalls {
     return lull::Status::Ok();
   }
   lull::Status LogDirty(uint32_t domid, bool enable) override {
-    if (int rc = lull_xm_logdirty(x_, domid, enable); rc < 0)
+    int rc = lull_xm_logdirty(x_, domid, enable);
+    if (rc == -EOPNOTSUPP)
+      return lull::Status::Unavailable(
+          "log-dirty mode is not available for " + Dom(domid) +
+          ": this hypervisor is built without shadow paging (CONFIG_SHADOW_PAGING, which Debian's "
+          "Xen 4.17 leaves out), and a PV guest's log-dirty tracking needs it");
+    if (rc < 0)
       return Errno(std::string(enable ? "enabling" : "disabling") + " log-dirty mode of " + Dom(domid) +
                        " (xc_shadow_control)", rc);
     return lull::Status::Ok();
@@ -322,52 +328,58 @@ lull::Status DomainMemory::Open(XenCalls* xc, uint32_t domid, Access access,
   if (m->p2m_.size() > UINT32_MAX)
     return lull::Status::InvalidArgument(Dom(domid) + ": too many pages for 32-bit page numbers");
   m->map_bytes_ = m->p2m_.size() * kPageSize;
-  // One range for the whole guest, zero pages where a pfn has no frame; frames are
-  // mapped over it in place.
-  void* base = mmap(nullptr, m->map_bytes_, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (base == MAP_FAILED)
-    return lull::Status::Unavailable("reserving " + std::to_string(m->map_bytes_ >> 20) +
-                                     " MiB of address space for " + Dom(domid) + ": " + std::strerror(errno));
-  m->mem_ = static_cast<uint8_t*>(base);
-  const bool write = access == Access::kWrite;
-  if (write) m->writable_.assign(m->p2m_.size(), 0);
-  constexpr uint64_t kBatch = 16384;
-  std::vector<int> err;
-  const uint64_t n = m->p2m_.size();
-  for (uint64_t pfn = 0; pfn < n;) {
-    if (!m->present(pfn)) { ++pfn; continue; }
-    uint64_t end = pfn;
-    while (end < n && end - pfn < kBatch && m->present(end)) ++end;
-    const uint64_t cnt = end - pfn;
-    err.assign(cnt, 0);
-    if (auto s = xc->MapAt(domid, m->mem_ + pfn * kPageSize, write, &m->p2m_[pfn], cnt, err.data()); !s.ok())
-      return s;
-    for (uint64_t i = 0; i < cnt; ++i) {
-      const uint64_t p = pfn + i;
-      if (err[i] == 0) {
-        if (write) m->writable_[p] = 1;
-        continue;
-      }
-      if (write) {  // a page Xen keeps read-only for the guest (page table): map it so
-        int e1 = 0;
-        if (auto s = xc->MapAt(domid, m->mem_ + p * kPageSize, false, &m->p2m_[p], 1, &e1); !s.ok()) return s;
-        if (e1 == 0) continue;
-        err[i] = e1;
-      }
-      return lull::Status::Unavailable(Dom(domid) + ": Xen refused to map pfn " + Hex(p) + " (mfn " +
-                                       Hex(m->p2m_[p]) + "): " + std::strerror(-err[i]));
-    }
-    m->present_ += cnt;
-    pfn = end;
+  if (auto s = m->MapAll(false); !s.ok()) return s;
+  if (access == Access::kWrite) {
+    m->writable_.assign(m->p2m_.size(), 0);
+    if (auto s = m->MapAll(true); !s.ok()) return s;
   }
+  const uint64_t n = m->p2m_.size();
   m->bitmap_.assign((n + 63) / 64, 0);
   *out = std::move(m);
+  return lull::Status::Ok();
+}
+
+// One range for the whole guest (zero pages where a pfn has no frame), the frames mapped
+// over it in place, in runs of present pfns.
+lull::Status DomainMemory::MapAll(bool write) {
+  void* base = mmap(nullptr, map_bytes_, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (base == MAP_FAILED)
+    return lull::Status::Unavailable("reserving " + std::to_string(map_bytes_ >> 20) +
+                                     " MiB of address space for " + Dom(domid_) + ": " + std::strerror(errno));
+  uint8_t* at = static_cast<uint8_t*>(base);
+  (write ? wmem_ : mem_) = at;
+  constexpr uint64_t kBatch = 16384;
+  std::vector<int> err;
+  const uint64_t n = p2m_.size();
+  uint64_t mapped = 0;
+  for (uint64_t pfn = 0; pfn < n;) {
+    if (!present(pfn)) { ++pfn; continue; }
+    uint64_t end = pfn;
+    while (end < n && end - pfn < kBatch && present(end)) ++end;
+    const uint64_t cnt = end - pfn;
+    err.assign(cnt, 0);
+    if (auto s = xc_->MapAt(domid_, at + pfn * kPageSize, write, &p2m_[pfn], cnt, err.data()); !s.ok())
+      return s;
+    for (uint64_t i = 0; i < cnt; ++i) {
+      if (err[i] == 0) {
+        if (write) writable_[pfn + i] = 1;
+        ++mapped;
+      } else if (!write) {  // a frame the p2m names but Xen will not map: a bad p2m
+        return lull::Status::Unavailable(Dom(domid_) + ": Xen refused to map pfn " + Hex(pfn + i) + " (mfn " +
+                                         Hex(p2m_[pfn + i]) + "): " + std::strerror(-err[i]));
+      }
+      // write: Xen keeps this frame read-only (a page table); it stays unmapped here.
+    }
+    pfn = end;
+  }
+  if (!write) present_ = mapped;
   return lull::Status::Ok();
 }
 
 DomainMemory::~DomainMemory() {
   StopLogDirty();
   if (mem_) munmap(mem_, map_bytes_);
+  if (wmem_) munmap(wmem_, map_bytes_);
 }
 
 lull::Status DomainMemory::StartLogDirty() {

@@ -9,9 +9,10 @@
 //     always does), the virtually mapped linear list at arch.p2m_vaddr, found by walking
 //     the guest's 4-level page tables from arch.p2m_cr3. arch.p2m_generation is read
 //     before and after; a walk that raced with a p2m change is retried.
-//   - one contiguous mapping of all pages()*4096 bytes of guest memory, pfn order:
-//     frames foreign-mapped (xenforeignmemory_map2, read-only, or writable for restore),
-//     pfns without a frame (invalid p2m entries) as read-only zero pages;
+//   - one contiguous read-only mapping of all pages()*4096 bytes of guest memory, pfn
+//     order: frames foreign-mapped (xenforeignmemory_map2), pfns without a frame (invalid
+//     p2m entries) as zero pages; for restore a second, writable mapping of the same
+//     frames, where Xen allows it (not a PV guest's page tables);
 //   - log-dirty tracking (xc_shadow_control ENABLE_LOGDIRTY / CLEAN / OFF), pause and
 //     unpause.
 //
@@ -109,7 +110,9 @@ class DomainMemory {
 
   uint32_t domid() const { return domid_; }
   uint64_t pages() const { return p2m_.size(); }
-  uint8_t* data() const { return mem_; }  // writable only where writable(pfn)
+  const uint8_t* data() const { return mem_; }  // every pfn, read-only
+  // Access::kWrite: the same frames mapped writable; touch only pfns with writable(pfn).
+  uint8_t* writable_data() const { return wmem_; }
   const std::vector<uint64_t>& p2m() const { return p2m_; }
   bool present(uint64_t pfn) const { return p2m_[pfn] != kInvalidMfn; }
   // Access::kWrite: whether Xen let us map this pfn writable (a PV guest's page tables
@@ -135,6 +138,7 @@ class DomainMemory {
 
  private:
   DomainMemory() = default;
+  lull::Status MapAll(bool write);
   XenCalls* xc_ = nullptr;
   uint32_t domid_ = 0;
   DomainInfo info_;
@@ -144,6 +148,7 @@ class DomainMemory {
   std::vector<uint64_t> bitmap_;
   uint64_t present_ = 0;
   uint8_t* mem_ = nullptr;
+  uint8_t* wmem_ = nullptr;
   size_t map_bytes_ = 0;
   bool logdirty_ = false;
 };

@@ -159,6 +159,9 @@ int lull_xm_logdirty(struct lull_xm *x, uint32_t domid, int enable)
 			       neg_errno() : 0;
 	if (xc_shadow_control(x->xch, domid, XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY, NULL, 0) == 0)
 		return 0;
+	/* Not built in (a hypervisor without shadow paging cannot track a PV guest). */
+	if (errno == EOPNOTSUPP)
+		return -EOPNOTSUPP;
 	/* As a PV save does: a domain left in some other shadow mode (e.g. a save that
 	 * died) is switched off first, then log-dirty is enabled again. */
 	if (xc_shadow_control(x->xch, domid, XEN_DOMCTL_SHADOW_OP_OFF, NULL, 0) != 0)

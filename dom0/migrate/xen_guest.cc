@@ -9,12 +9,41 @@
 
 namespace lull::migrate {
 
+lull::Status XenGuestMemory::ParseDirtyMode(const std::string& text, DirtyMode* out) {
+  if (text == "auto") *out = DirtyMode::kAuto;
+  else if (text == "logdirty") *out = DirtyMode::kLogDirty;
+  else if (text == "scan") *out = DirtyMode::kScan;
+  else return lull::Status::InvalidArgument("dirty tracking '" + text + "' is not auto, logdirty or scan");
+  return lull::Status::Ok();
+}
+
 lull::Status XenGuestMemory::Open(xen::XenCalls* xc, uint32_t domid, OnRelease on_release,
-                                  std::unique_ptr<XenGuestMemory>* out) {
+                                  std::unique_ptr<XenGuestMemory>* out, DirtyMode mode) {
   std::unique_ptr<XenGuestMemory> g(new XenGuestMemory);
   if (auto s = xen::DomainMemory::Open(xc, domid, xen::DomainMemory::Access::kRead, &g->mem_); !s.ok())
     return s;
   g->on_release_ = on_release;
+  if (mode != DirtyMode::kScan) {
+    lull::Status s = g->mem_->StartLogDirty();
+    if (s.ok()) {
+      g->note_ = "log-dirty (xc_shadow_control)";
+    } else if (mode == DirtyMode::kLogDirty) {
+      return s;
+    } else {
+      g->note_ = "page comparison (log-dirty refused: " + s.message() + ")";
+      mode = DirtyMode::kScan;
+    }
+  } else {
+    g->note_ = "page comparison (asked for)";
+  }
+  if (mode == DirtyMode::kScan) {
+    const size_t bytes = g->pages() * xen::kPageSize;
+    void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+      return lull::Status::Unavailable("allocating the " + std::to_string(bytes >> 20) +
+                                       " MiB copy for page-comparison tracking: " + std::strerror(errno));
+    g->copy_ = static_cast<uint8_t*>(m);
+  }
   *out = std::move(g);
   return lull::Status::Ok();
 }
@@ -22,20 +51,40 @@ lull::Status XenGuestMemory::Open(xen::XenCalls* xc, uint32_t domid, OnRelease o
 XenGuestMemory::~XenGuestMemory() {
   // A migration that failed resumed the guest already; never leave our pause behind.
   if (paused_ && !released_) (void)Resume();
+  if (copy_) munmap(copy_, pages() * xen::kPageSize);
+}
+
+lull::Status XenGuestMemory::Scan(std::vector<uint32_t>* dirty) {
+  dirty->clear();
+  const uint8_t* live = mem_->data();
+  const size_t ps = xen::kPageSize;
+  for (size_t p = 0; p < pages(); ++p) {
+    if (!tracking_ || std::memcmp(live + p * ps, copy_ + p * ps, ps) != 0) {
+      std::memcpy(copy_ + p * ps, live + p * ps, ps);
+      dirty->push_back(static_cast<uint32_t>(p));
+    }
+  }
+  return lull::Status::Ok();
 }
 
 lull::Status XenGuestMemory::CollectDirty(std::vector<uint32_t>* dirty) {
+  if (tracking_) {
+    if (auto s = mem_->CheckP2mUnchanged(); !s.ok()) return s;
+  }
+  if (copy_) {
+    lull::Status s = Scan(dirty);
+    tracking_ = true;
+    return s;
+  }
+  // Log-dirty: the bitmap is cleared now, so a page written during the full read the
+  // caller does after the first call is reported by the next.
+  if (auto s = mem_->CollectDirty(dirty); !s.ok()) return s;
   if (!tracking_) {
-    // Tracking starts before the full read the caller does next, so a page written
-    // during that read is reported by the next call.
-    if (auto s = mem_->StartLogDirty(); !s.ok()) return s;
     tracking_ = true;
     dirty->resize(pages());
     for (size_t i = 0; i < dirty->size(); ++i) (*dirty)[i] = static_cast<uint32_t>(i);
-    return lull::Status::Ok();
   }
-  if (auto s = mem_->CheckP2mUnchanged(); !s.ok()) return s;
-  return mem_->CollectDirty(dirty);
+  return lull::Status::Ok();
 }
 
 lull::Status XenGuestMemory::Pause() {

@@ -101,10 +101,9 @@ Status RestoreXen(xen::XenCalls* xc, const SnapshotChain& chain, uint32_t domid,
   // 3. Write.
   for (uint64_t p = 0; p < n; ++p) {
     if (!mem->present(p) || !mem->writable(p)) continue;
-    uint8_t* dst = mem->data() + p * kPageBytes;
     const uint8_t* src = img.data() + p * kPageBytes;
-    if (std::memcmp(dst, src, kPageBytes) != 0) ++report->changed;
-    std::memcpy(dst, src, kPageBytes);
+    if (std::memcmp(mem->data() + p * kPageBytes, src, kPageBytes) != 0) ++report->changed;
+    std::memcpy(mem->writable_data() + p * kPageBytes, src, kPageBytes);
     ++report->written;
   }
   // 4. Read back and verify.

@@ -210,8 +210,10 @@ class FakeXen : public XenCalls {
     doms_.at(domid).info.dying = true;
     return lull::Status::Ok();
   }
+  bool logdirty_supported = true;  // false: a hypervisor without shadow paging
   lull::Status LogDirty(uint32_t domid, bool enable) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (!logdirty_supported) return lull::Status::Unavailable("log-dirty mode is not available (fake)");
     Domain& d = doms_.at(domid);
     d.logdirty = enable;
     std::fill(d.dirty.begin(), d.dirty.end(), 0);

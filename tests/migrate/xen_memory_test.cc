@@ -218,7 +218,8 @@ TEST(DomainMemory, WritableExceptWhatXenKeepsReadOnly) {
   std::vector<uint8_t> page(kPageSize);
   fx.ReadGuestPage(dom, 5, page.data());
   EXPECT_EQ(std::memcmp(m->data() + 5 * kPageSize, page.data(), kPageSize), 0);  // still readable
-  m->data()[6 * kPageSize] = 0x5a;
+  m->writable_data()[6 * kPageSize] = 0x5a;
+  EXPECT_EQ(m->data()[6 * kPageSize], 0x5a);  // the read-only mapping sees it
   fx.ReadGuestPage(dom, 6, page.data());
   EXPECT_EQ(page[0], 0x5a);
 }
@@ -303,13 +304,55 @@ TEST(XenGuest, PauseIsBalancedAndReleasePolicyApplies) {
   EXPECT_FALSE(fx.dom(b).info.dying);
 }
 
-// A whole migration: pre-copy over the log-dirty bitmap while the guest writes, stop-
-// and-copy, full-memory checksum, into dom0-style received memory.
-TEST(MigrateXen, RunningGuestArrivesWhole) {
+TEST(XenGuestScan, FallsBackToComparisonWhenXenRefusesLogDirty) {
+  FakeXen fx(4096);
+  fx.logdirty_supported = false;
+  uint32_t dom = fx.AddGuest(100, FakeXen::Layout::kTree);
+  std::unique_ptr<XenGuestMemory> g;
+  lull::Status s = XenGuestMemory::Open(&fx, dom, XenGuestMemory::OnRelease::kKeepPaused, &g,
+                                        XenGuestMemory::DirtyMode::kLogDirty);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("log-dirty mode is not available"), std::string::npos) << s.ToString();
+  ASSERT_TRUE(XenGuestMemory::Open(&fx, dom, XenGuestMemory::OnRelease::kKeepPaused, &g).ok());
+  EXPECT_EQ(g->mode(), XenGuestMemory::DirtyMode::kScan);
+  EXPECT_NE(g->tracking_note().find("log-dirty refused"), std::string::npos) << g->tracking_note();
+}
+
+TEST(XenGuestScan, ReportsWhatDiffersFromWhatWasLastReported) {
+  FakeXen fx(4096);
+  uint32_t dom = fx.AddGuest(300, FakeXen::Layout::kLinear, {40});
+  std::unique_ptr<XenGuestMemory> g;
+  ASSERT_TRUE(XenGuestMemory::Open(&fx, dom, XenGuestMemory::OnRelease::kKeepPaused, &g,
+                                   XenGuestMemory::DirtyMode::kScan).ok());
+  EXPECT_FALSE(fx.dom(dom).logdirty);
+  std::vector<uint32_t> d;
+  ASSERT_TRUE(g->CollectDirty(&d).ok());
+  EXPECT_EQ(d.size(), 300u);
+  std::vector<uint8_t> page(4096);
+  fx.ReadGuestPage(dom, 10, page.data());
+  EXPECT_EQ(std::memcmp(g->data() + 10 * 4096, page.data(), 4096), 0);
+  const uint8_t old20 = g->data()[20 * 4096 + 3];
+  fx.Write(dom, 10, 5, 0x99);
+  fx.Write(dom, 20, 3, static_cast<uint8_t>(old20 + 1));  // written and written back:
+  fx.Write(dom, 20, 3, old20);                             // nothing to send
+  EXPECT_NE(g->data()[10 * 4096 + 5], 0x99);  // the engine reads what was reported
+  ASSERT_TRUE(g->CollectDirty(&d).ok());
+  EXPECT_EQ(d, std::vector<uint32_t>{10});
+  EXPECT_EQ(g->data()[10 * 4096 + 5], 0x99);
+  ASSERT_TRUE(g->CollectDirty(&d).ok());
+  EXPECT_TRUE(d.empty());
+}
+
+// A whole migration: pre-copy over the dirty tracking while the guest writes, stop-
+// and-copy, full-memory checksum, into dom0-style received memory; both trackings.
+class MigrateXen : public ::testing::TestWithParam<XenGuestMemory::DirtyMode> {};
+
+TEST_P(MigrateXen, RunningGuestArrivesWhole) {
   FakeXen fx(16384);
   uint32_t dom = fx.AddGuest(8192, FakeXen::Layout::kLinear, {100, 4000});
   std::unique_ptr<XenGuestMemory> g;
-  ASSERT_TRUE(XenGuestMemory::Open(&fx, dom, XenGuestMemory::OnRelease::kKeepPaused, &g).ok());
+  ASSERT_TRUE(XenGuestMemory::Open(&fx, dom, XenGuestMemory::OnRelease::kKeepPaused, &g, GetParam()).ok());
+  EXPECT_EQ(g->mode(), GetParam());
   ReceivedMemoryFactory factory;
   ServerOptions so;
   std::unique_ptr<MigrationServer> server;
@@ -348,8 +391,21 @@ TEST(MigrateXen, RunningGuestArrivesWhole) {
   EXPECT_EQ(std::memcmp(r->data, g->data(), g->pages() * 4096), 0);
   EXPECT_EQ(MemoryHash(r->data, r->pages * 4096), MemoryHash(g->data(), g->pages() * 4096));
   EXPECT_NE(r->description.find("xen-pv"), std::string::npos);
+  // The live guest (paused since the stop-and-copy) is what arrived, whatever data() is.
+  std::vector<uint8_t> page(4096);
+  for (uint64_t p = 0; p < 8192; p += 97) {
+    if (p == 100 || p == 4000) continue;
+    fx.ReadGuestPage(dom, p, page.data());
+    ASSERT_EQ(std::memcmp(r->data + p * 4096, page.data(), 4096), 0) << p;
+  }
   server->Stop();
 }
+
+INSTANTIATE_TEST_SUITE_P(Tracking, MigrateXen,
+                         ::testing::Values(XenGuestMemory::DirtyMode::kLogDirty, XenGuestMemory::DirtyMode::kScan),
+                         [](const auto& i) {
+                           return i.param == XenGuestMemory::DirtyMode::kScan ? "Scan" : "LogDirty";
+                         });
 
 }  // namespace
 }  // namespace lull::migrate

@@ -8,10 +8,11 @@
 //                        [--max-downtime MS] [--max-seconds S] [--rate-limit MBIT]
 //                        [--redirect-haproxy SOCKET BACKEND/SERVER ADDR:PORT]
 //                        [--verify-memory]
-//   lull-migrate migrate --xen DOMID HOST[:PORT] [--xen-release destroy|pause|unpause] ...
-//   lull-migrate dirty --xen DOMID [--interval MS] [--count N]
-//                        log-dirty tracking of a Xen domain: pages written and CPU
-//                        time used in each interval, one line each
+//   lull-migrate migrate --xen DOMID HOST[:PORT] [--xen-release destroy|pause|unpause]
+//                        [--dirty auto|logdirty|scan] ...
+//   lull-migrate dirty --xen DOMID [--interval MS] [--count N] [--dirty auto|logdirty|scan]
+//                        the engine's dirty tracking of a Xen domain: pages written and
+//                        CPU time used in each interval, one line each
 //   lull-migrate reserve HOST[:PORT] MIB [--ttl S]
 //   lull-migrate release HOST[:PORT] ID
 //
@@ -61,8 +62,9 @@ int Usage(const char* why) {
                "                       [--redirect-haproxy SOCKET BACKEND/SERVER ADDR:PORT]\n"
                "                       [--verify-memory]\n"
                "  lull-migrate migrate --xen DOMID HOST[:PORT] [--xen-release destroy|pause|unpause]\n"
+               "                       [--dirty auto|logdirty|scan]\n"
                "                       [the options above]\n"
-               "  lull-migrate dirty --xen DOMID [--interval MS] [--count N]\n"
+               "  lull-migrate dirty --xen DOMID [--interval MS] [--count N] [--dirty auto|logdirty|scan]\n"
                "  lull-migrate reserve HOST[:PORT] MIB [--ttl S]\n"
                "  lull-migrate release HOST[:PORT] ID\n",
                why);
@@ -187,6 +189,7 @@ int MigrateCmd(std::vector<std::string> a) {
   if (!xen && (a[0].empty() || *end || pid <= 0))
     return Usage(("migrate: DOMAIN '" + a[0] + "' is not a process guest's pid").c_str());
   auto xen_release = XenGuestMemory::OnRelease::kKeepPaused;
+  auto dirty_mode = XenGuestMemory::DirtyMode::kAuto;
   std::string host;
   uint16_t port;
   if (auto s = ParseHostPort(a[1], kDefaultPort, &host, &port); !s.ok()) return Fail(s);
@@ -195,7 +198,9 @@ int MigrateCmd(std::vector<std::string> a) {
   for (size_t i = 2; i < a.size(); ++i) {
     if (a[i] == "--when-idle") when_idle = true;
     else if (a[i] == "--verify-memory") o.verify_memory = true;
-    else if (a[i] == "--xen-release" && i + 1 < a.size() && xen) {
+    else if (a[i] == "--dirty" && i + 1 < a.size() && xen) {
+      if (auto s = XenGuestMemory::ParseDirtyMode(a[++i], &dirty_mode); !s.ok()) return Usage(s.message().c_str());
+    } else if (a[i] == "--xen-release" && i + 1 < a.size() && xen) {
       const std::string& r = a[++i];
       if (r == "destroy") xen_release = XenGuestMemory::OnRelease::kDestroy;
       else if (r == "pause") xen_release = XenGuestMemory::OnRelease::kKeepPaused;
@@ -231,12 +236,13 @@ int MigrateCmd(std::vector<std::string> a) {
     if (auto s = lull::xen::OpenXen(&xc); !s.ok()) return Fail(s);
     // The engine leaves the source paused; what --xen-release asks for happens below,
     // after the source's memory hash is printed.
-    if (auto s = XenGuestMemory::Open(xc.get(), domid, XenGuestMemory::OnRelease::kKeepPaused, &xg);
+    if (auto s = XenGuestMemory::Open(xc.get(), domid, XenGuestMemory::OnRelease::kKeepPaused, &xg,
+                                      dirty_mode);
         !s.ok())
       return Fail(s);
     g = xg.get();
-    std::printf("xen domain %u: %zu pages mapped (%llu with a frame)\n", domid, xg->pages(),
-                (unsigned long long)xg->memory()->present_pages());
+    std::printf("xen domain %u: %zu pages mapped (%llu with a frame), dirty tracking: %s\n", domid,
+                xg->pages(), (unsigned long long)xg->memory()->present_pages(), xg->tracking_note().c_str());
   } else {
     if (auto s = ProcessGuest::Attach(static_cast<pid_t>(pid), &pg); !s.ok()) return Fail(s);
     g = pg.get();
@@ -302,12 +308,15 @@ int DirtyCmd(const std::vector<std::string>& a) {
   uint32_t domid = 0;
   bool have = false;
   double interval_ms = 1000, count = 10;
+  auto mode = XenGuestMemory::DirtyMode::kAuto;
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i] == "--xen" && i + 1 < a.size()) {
       if (auto s = lull::xen::ParseDomid(a[++i], &domid); !s.ok()) return Usage(s.message().c_str());
       have = true;
     } else if (a[i] == "--interval" && i + 1 < a.size()) {
       if ((interval_ms = Number("--interval", a[++i].c_str())) <= 0) return Usage("--interval must be > 0 ms");
+    } else if (a[i] == "--dirty" && i + 1 < a.size()) {
+      if (auto s = XenGuestMemory::ParseDirtyMode(a[++i], &mode); !s.ok()) return Usage(s.message().c_str());
     } else if (a[i] == "--count" && i + 1 < a.size()) {
       if ((count = Number("--count", a[++i].c_str())) < 1) return Usage("--count must be >= 1");
     } else {
@@ -318,8 +327,9 @@ int DirtyCmd(const std::vector<std::string>& a) {
   std::unique_ptr<lull::xen::XenCalls> xc;
   if (auto s = lull::xen::OpenXen(&xc); !s.ok()) return Fail(s);
   std::unique_ptr<XenGuestMemory> g;
-  if (auto s = XenGuestMemory::Open(xc.get(), domid, XenGuestMemory::OnRelease::kUnpause, &g); !s.ok())
+  if (auto s = XenGuestMemory::Open(xc.get(), domid, XenGuestMemory::OnRelease::kUnpause, &g, mode); !s.ok())
     return Fail(s);
+  std::printf("dirty tracking of xen domain %u: %s\n", domid, g->tracking_note().c_str());
   std::vector<uint32_t> dirty;
   if (auto s = g->CollectDirty(&dirty); !s.ok()) return Fail(s);  // starts tracking
   lull::xen::DomainInfo before, after;
