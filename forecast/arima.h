@@ -31,6 +31,9 @@ struct ArimaFit {
   double mean = 0;         // mean of the d-times differenced series
   double sigma2 = 0;       // innovation variance (CSS / effective n)
   int iterations = 0;      // Gauss-Newton iterations used
+  // Newest CSS residuals of the fitted window, e_{n-1} first (0 beyond q's reach): the
+  // state the online model filters on from, so a refit need not re-filter the window.
+  std::array<double, kMaxOrder> residuals{};
 };
 
 // Fits ARIMA(p,d,q) to y[0..n). Needs n >= 3 (p+q+d) + 10 and orders within the limits;

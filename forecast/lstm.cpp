@@ -65,47 +65,67 @@ InactivityLstm::InactivityLstm() : hidden_(12) {
   std::uniform_real_distribution<double> U(-0.3, 0.3);
   for (double& v : w_) v = U(rng);
   for (int j = 0; j < hidden_; ++j) w_[L.b + hidden_ + j] = 1.0;  // forget gate bias
+  Pack();
 }
 
-// Step and Prob run once per control step per series, so they use plain loops over
-// stack arrays (no Eigen temporaries, no heap); Train uses Eigen.
-void InactivityLstm::Step(State* s, double u) const {
+void InactivityLstm::Pack() {
   const Layout L(hidden_);
   const int H = hidden_;
-  const double* wx = w_.data() + L.wx;
-  const double* wh = w_.data() + L.wh;  // column-major 4H x H
-  const double* b = w_.data() + L.b;
-  double g[4 * kMaxHidden];
-  for (int r = 0; r < 4 * H; ++r) g[r] = wx[r] * u + b[r];
-  for (int c = 0; c < H; ++c) {
-    const double hc = s->h[c];
-    const double* col = wh + static_cast<size_t>(c) * 4 * H;
-    for (int r = 0; r < 4 * H; ++r) g[r] += col[r] * hc;
+  gates_.fill(0.f);
+  head_.fill(0.f);
+  v2_.fill(0.f);
+  // Gate g (i, f, o, candidate), unit j -> packed row g * kMaxHidden + j.
+  for (int g = 0; g < 4; ++g)
+    for (int j = 0; j < H; ++j) {
+      const int src = g * H + j, row = g * kMaxHidden + j;
+      for (int c = 0; c < H; ++c)
+        gates_[c * kGateRows + row] = static_cast<float>(w_[L.wh + static_cast<size_t>(c) * 4 * H + src]);
+      gates_[kMaxHidden * kGateRows + row] = static_cast<float>(w_[L.wx + src]);
+      gates_[(kMaxHidden + 1) * kGateRows + row] = static_cast<float>(w_[L.b + src]);
+    }
+  // Head features: h (padded to kMaxHidden), level, W/12, u - level, 1 (the bias c1).
+  for (int k = 0; k < L.K; ++k) {
+    for (int f = 0; f < L.F; ++f) {
+      const int col = f < H ? f : kMaxHidden + (f - H);
+      head_[col * kHead + k] = static_cast<float>(w_[L.v1 + static_cast<size_t>(f) * L.K + k]);
+    }
+    head_[(kMaxHidden + 3) * kHead + k] = static_cast<float>(w_[L.c1 + k]);
+    v2_[k] = static_cast<float>(w_[L.v2 + k]);
   }
-  for (int j = 0; j < H; ++j) {
-    const double i = Sigmoid(g[j]), f = Sigmoid(g[H + j]), o = Sigmoid(g[2 * H + j]);
-    const double cand = std::tanh(g[3 * H + j]);
-    const double c = f * s->c[j] + i * cand;
-    s->c[j] = static_cast<float>(c);
-    s->h[j] = static_cast<float>(o * std::tanh(c));
-  }
+  c2_ = static_cast<float>(w_[L.c2]);
+}
+
+// Step and Prob run once per control step per series: float, fixed sizes, no heap.
+// Float changes the probabilities by ~1e-6, far below what the Brier score resolves.
+void InactivityLstm::Step(State* s, double u) const {
+  using GateMat = Eigen::Matrix<float, kGateRows, kGateCols>;
+  using Vec16 = Eigen::Array<float, kMaxHidden, 1>;
+  Eigen::Matrix<float, kGateCols, 1> in;
+  in.head<kMaxHidden>() = Eigen::Map<const Eigen::Matrix<float, kMaxHidden, 1>>(s->h.data());
+  in[kMaxHidden] = static_cast<float>(u);
+  in[kMaxHidden + 1] = 1.f;
+  const Eigen::Matrix<float, kGateRows, 1> g = Eigen::Map<const GateMat, Eigen::Aligned16>(gates_.data()) * in;
+  const Vec16 i = g.segment<kMaxHidden>(0).array().logistic();
+  const Vec16 f = g.segment<kMaxHidden>(kMaxHidden).array().logistic();
+  const Vec16 o = g.segment<kMaxHidden>(2 * kMaxHidden).array().logistic();
+  const Vec16 cand = g.segment<kMaxHidden>(3 * kMaxHidden).array().tanh();
+  Eigen::Map<Vec16> c(s->c.data());
+  c = f * c + i * cand;
+  Eigen::Map<Vec16>(s->h.data()) = o * c.tanh();
   s->u = static_cast<float>(u);
 }
 
 double InactivityLstm::Prob(const State& s, double level, int window) const {
-  const Layout L(hidden_);
-  double feat[kMaxHidden + 3];
-  for (int j = 0; j < L.H; ++j) feat[j] = s.h[j];
-  feat[L.H] = level;
-  feat[L.H + 1] = window / 12.0;
-  feat[L.H + 2] = s.u - level;
-  const double* v1 = w_.data() + L.v1;  // column-major K x F
-  double z[kHead];
-  for (int k = 0; k < L.K; ++k) z[k] = w_[L.c1 + k];
-  for (int f = 0; f < L.F; ++f)
-    for (int k = 0; k < L.K; ++k) z[k] += v1[static_cast<size_t>(f) * L.K + k] * feat[f];
-  double logit = w_[L.c2];
-  for (int k = 0; k < L.K; ++k) logit += w_[L.v2 + k] * std::tanh(z[k]);
+  using HeadMat = Eigen::Matrix<float, kHead, kHeadCols>;
+  Eigen::Matrix<float, kHeadCols, 1> feat;
+  feat.head<kMaxHidden>() = Eigen::Map<const Eigen::Matrix<float, kMaxHidden, 1>>(s.h.data());
+  feat[kMaxHidden] = static_cast<float>(level);
+  feat[kMaxHidden + 1] = static_cast<float>(window / 12.0);
+  feat[kMaxHidden + 2] = static_cast<float>(s.u - level);
+  feat[kMaxHidden + 3] = 1.f;
+  const Eigen::Array<float, kHead, 1> a =
+      (Eigen::Map<const HeadMat, Eigen::Aligned16>(head_.data()) * feat).array().tanh();
+  const float logit = (a * Eigen::Map<const Eigen::Array<float, kHead, 1>, Eigen::Aligned16>(v2_.data())).sum() + c2_;
   return Sigmoid(logit);
 }
 
@@ -240,6 +260,7 @@ Status InactivityLstm::Train(const std::vector<std::vector<double>>& series,
     if (report) report->epoch_loss.push_back(loss_n ? loss_sum / loss_n : 0.0);
   }
   if (report) report->steps = steps;
+  Pack();
   return Status::Ok();
 }
 
@@ -276,6 +297,7 @@ Status InactivityLstm::Load(const std::string& path) {
                                 std::to_string(np) + " missing or not a number");
   hidden_ = hid;
   w_ = std::move(w);
+  Pack();
   return Status::Ok();
 }
 

@@ -60,8 +60,21 @@ class InactivityLstm {
   Status Load(const std::string& path);
 
  private:
+  // Inference copy of the weights in float, padded to kMaxHidden units per gate so that
+  // Step is one fixed-size matrix-vector product over [h, u, 1] for all four gates
+  // (SIMD, no heap) and Prob one over [h, level, W/12, u - level, 1]. Padded rows and
+  // columns are zero, so padded units stay at h = c = 0. Rebuilt by Pack() whenever w_
+  // changes (constructor, Train, Load).
+  static constexpr int kGateRows = 4 * kMaxHidden, kGateCols = kMaxHidden + 2;
+  static constexpr int kHeadCols = kMaxHidden + 4;
+  void Pack();
+
   int hidden_;
   std::vector<double> w_;  // all parameters, flat; layout in lstm.cpp
+  alignas(16) std::array<float, kGateRows * kGateCols> gates_{};  // column-major
+  alignas(16) std::array<float, kHead * kHeadCols> head_{};       // column-major
+  alignas(16) std::array<float, kHead> v2_{};
+  float c2_ = 0;
 };
 
 }  // namespace lull::forecast

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <string>
 
+#include <Eigen/Dense>
+
 namespace lull::forecast {
 namespace {
 
@@ -64,29 +66,59 @@ void TransitionCounts::Propagate(const double* dist, int h, double* out, double*
   std::copy(cur, cur + k_, out);
 }
 
-double TransitionCounts::StayProb(const std::vector<bool>& inside, int start, int window) const {
+double TransitionCounts::StayProb(uint64_t inside, int start, int window) const {
   if (start < 0 || start >= k_) return 0;
-  double f[kMaxStates], g[kMaxStates], inv[kMaxStates];
+  if (window < 1) return 1;
+  // f_w[i] = P(the next w states are all inside | now i). Only f at inside states feeds
+  // the next step, so the recursion runs over them alone; the start row comes last.
   int in[kMaxStates], nin = 0;
-  for (int i = 0; i < k_; ++i) {
-    f[i] = inside[i] ? 1.0 : 0.0;
-    if (inside[i]) in[nin++] = i;
-    inv[i] = 1.0 / (rows_[i] / inc_ + stay_prior_ + prior_ * k_);
-  }
+  for (int i = 0; i < k_; ++i)
+    if (inside >> i & 1) in[nin++] = i;
   const double scale = 1.0 / inc_;
-  for (int w = 0; w < window; ++w) {
-    for (int i = 0; i < k_; ++i) {
-      const float* row = &counts_[i * k_];
-      double s = 0;
-      for (int a = 0; a < nin; ++a) {
-        const int j = in[a];
-        s += (row[j] * scale + prior_ + (i == j ? stay_prior_ : 0.0)) * f[j];
-      }
-      g[i] = s * inv[i];
+  auto inv = [&](int i) { return 1.0 / (rows_[i] * scale + stay_prior_ + prior_ * k_); };
+  auto step = [&](int i, const double* f) {  // sum over inside j of P(i, j) f[j]
+    const float* row = &counts_[i * k_];
+    double s = 0;
+    for (int a = 0; a < nin; ++a) {
+      const int j = in[a];
+      s += (row[j] * scale + prior_ + (i == j ? stay_prior_ : 0.0)) * f[a];
     }
-    for (int i = 0; i < k_; ++i) f[i] = g[i];
+    return s * inv(i);
+  };
+  double f[kMaxStates], g[kMaxStates];
+  for (int a = 0; a < nin; ++a) f[a] = 1.0;
+  for (int w = 1; w < window; ++w) {
+    for (int a = 0; a < nin; ++a) g[a] = step(in[a], f);
+    std::copy(g, g + nin, f);
   }
-  return f[start];
+  return step(start, f);
+}
+
+void TransitionCounts::Power(int h, double* out) const {
+  const int k = k_;
+  const double scale = 1.0 / inc_;
+  for (int i = 0; i < k; ++i) {
+    const double inv = 1.0 / (rows_[i] * scale + stay_prior_ + prior_ * k);
+    for (int j = 0; j < k; ++j)
+      out[i * k + j] = (counts_[i * k + j] * scale + prior_ + (i == j ? stay_prior_ : 0.0)) * inv;
+  }
+  MatrixPower(out, k, h, out);
+}
+
+void MatrixPower(const double* a, int k, int e, double* out) {
+  // Heap matrices (a fixed 64 x 64 maximum would put ~100 KiB on the caller's stack);
+  // this runs once per cache refresh, not per step.
+  using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  Mat P = Eigen::Map<const Mat>(a, k, k), R;
+  bool first = true;
+  for (e = std::max(1, e); e > 0; e >>= 1) {  // binary exponentiation
+    if (e & 1) {
+      if (first) R = P, first = false;
+      else R = (R * P).eval();
+    }
+    if (e > 1) P = (P * P).eval();
+  }
+  Eigen::Map<Mat>(out, k, k) = R;
 }
 
 Status MarkovChain::Validate(const MarkovConfig& cfg) {
@@ -130,8 +162,30 @@ void MarkovChain::Observe(double x, const History&, bool imputed) {
       bin_inc_ = 1.0;
     }
     ++seen_;
+    ++since_refresh_;
   }
   cur_ = lv;
+}
+
+void MarkovChain::RefreshCache() const {
+  const int k = levels();
+  std::vector<double> pw(static_cast<size_t>(k) * k);
+  cache_.assign(2 * kCachedHorizons.size() * k, 0.f);
+  int have = 0;  // pw holds P^have
+  for (size_t c = 0; c < kCachedHorizons.size(); ++c) {
+    const int h = kCachedHorizons[c];
+    // P^12 = (P^3)^4: reuse the previous power when the horizon is a multiple of it.
+    if (have > 0 && h % have == 0) MatrixPower(pw.data(), k, h / have, pw.data());
+    else chain_.Power(h, pw.data());
+    have = h;
+    for (int s = 0; s < k; ++s) {
+      const PointForecast f = Moments(&pw[static_cast<size_t>(s) * k]);
+      cache_[2 * (c * k + s)] = static_cast<float>(f.mean);
+      cache_[2 * (c * k + s) + 1] = static_cast<float>(f.sigma);
+    }
+  }
+  cache_valid_ = true;
+  since_refresh_ = 0;
 }
 
 void MarkovChain::LevelDistribution(int h, double* out) const {
@@ -143,35 +197,44 @@ void MarkovChain::LevelDistribution(int h, double* out) const {
 
 PointForecast MarkovChain::Moments(const double* d) const {
   const int k = levels();
+  double bm[TransitionCounts::kMaxStates];
   double mean = 0;
-  for (int i = 0; i < k; ++i) mean += d[i] * BinMean(i);
+  for (int i = 0; i < k; ++i) mean += d[i] * (bm[i] = BinMean(i));
   double var = 0;
   for (int i = 0; i < k; ++i) {
     const double w = std::min(1.0, edges_[i + 1]) - edges_[i];
-    var += d[i] * ((BinMean(i) - mean) * (BinMean(i) - mean) + w * w / 12);
+    var += d[i] * ((bm[i] - mean) * (bm[i] - mean) + w * w / 12);
   }
   return {mean, std::sqrt(var)};
 }
 
-PointForecast MarkovChain::Forecast(int h, const History&) const {
-  double d[TransitionCounts::kMaxStates];
-  LevelDistribution(h, d);
-  return Moments(d);
+PointForecast MarkovChain::Forecast(int h, const History& hist) const {
+  PointForecast f;
+  ForecastMany(&h, 1, hist, &f);
+  return f;
 }
 
 void MarkovChain::ForecastMany(const int* hs, int n, const History&, PointForecast* out) const {
-  if (n == 0) return;
   const int k = levels();
-  const int hmax = std::max(1, hs[n - 1]);
-  double d0[TransitionCounts::kMaxStates] = {}, last[TransitionCounts::kMaxStates];
+  double d0[TransitionCounts::kMaxStates] = {}, d[TransitionCounts::kMaxStates];
   if (cur_ >= 0) d0[cur_] = 1.0; else std::fill(d0, d0 + k, 1.0 / k);
-  double every[TransitionCounts::kMaxStates * 16];
-  if (hmax > 16) {  // rare: fall back to one propagation per horizon
-    for (int i = 0; i < n; ++i) out[i] = Forecast(hs[i], History());
-    return;
+  for (int i = 0; i < n; ++i) {
+    const int h = std::max(1, hs[i]);
+    int c = -1;
+    for (size_t j = 0; j < kCachedHorizons.size(); ++j)
+      if (kCachedHorizons[j] == h) c = static_cast<int>(j);
+    if (c >= 0 && cur_ >= 0) {
+      // Refreshed lazily, only when a cached horizon is asked; the interval grows with
+      // what the chain has seen, so each refresh reflects a similar relative change.
+      if (!cache_valid_ || since_refresh_ >= std::clamp(seen_ / 16, 1, 16)) RefreshCache();
+      const size_t at = 2 * (static_cast<size_t>(c) * k + cur_);
+      out[i] = {cache_[at], cache_[at + 1]};
+      continue;
+    }
+    // Exact: one step from a known level touches one row only (Propagate skips zeros).
+    chain_.Propagate(d0, h, d);
+    out[i] = Moments(d);
   }
-  chain_.Propagate(d0, hmax, last, every);
-  for (int i = 0; i < n; ++i) out[i] = Moments(every + static_cast<size_t>(std::max(1, hs[i]) - 1) * k);
 }
 
 double MarkovChain::Quantile(const double* dist, double tau) const {
@@ -189,14 +252,16 @@ double MarkovChain::Quantile(const double* dist, double tau) const {
 
 double MarkovChain::ProbStayBelow(double level, int window) const {
   if (cur_ < 0 || window < 1) return window < 1 ? 1.0 : 0.0;
-  std::vector<bool> inside(levels());
-  for (int i = 0; i < levels(); ++i) inside[i] = edges_[i + 1] <= level + 1e-12;
+  uint64_t inside = 0;
+  for (int i = 0; i < levels(); ++i)
+    if (edges_[i + 1] <= level + 1e-12) inside |= uint64_t{1} << i;
   return chain_.StayProb(inside, cur_, window);
 }
 
 size_t MarkovChain::memory_bytes() const {
   return sizeof(*this) + chain_.memory_bytes() - sizeof(chain_) +
-         edges_.capacity() * sizeof(double) + 2 * bin_w_.capacity() * sizeof(float);
+         edges_.capacity() * sizeof(double) + 2 * bin_w_.capacity() * sizeof(float) +
+         cache_.capacity() * sizeof(float);
 }
 
 namespace {
@@ -255,11 +320,11 @@ double JointMarkovChain::ProbCpuAtLeast(double level, int h) const {
 }
 
 double JointMarkovChain::ProbBothStayBelow(double cpu_level, double mem_level, int window) const {
-  std::vector<bool> inside(chain_.states());
+  uint64_t inside = 0;
   for (int i = 0; i < cpu_levels(); ++i)
     for (int j = 0; j < mem_levels(); ++j)
-      inside[i * mem_levels() + j] =
-          cpu_edges_[i + 1] <= cpu_level + 1e-12 && mem_edges_[j + 1] <= mem_level + 1e-12;
+      if (cpu_edges_[i + 1] <= cpu_level + 1e-12 && mem_edges_[j + 1] <= mem_level + 1e-12)
+        inside |= uint64_t{1} << (i * mem_levels() + j);
   return chain_.StayProb(inside, cur_, window);
 }
 

@@ -5,7 +5,8 @@
 // overflow, so the cost per observation is O(1), not O(K^2)). Transition probabilities
 // are counts plus a prior that favours staying put (`stay_prior` on the diagonal, `prior`
 // elsewhere), so an unvisited state predicts persistence rather than a uniform jump.
-// Multi-step distributions are vector-matrix powers (O(K^2) per step of horizon).
+// Multi-step distributions are vector-matrix powers (O(K^2) per step of horizon);
+// Power() gives the whole matrix P^h by repeated squaring (O(K^3 log h)).
 // StayProb is the probability of remaining inside a set of states for W steps (the
 // complement of the hitting probability of its outside), by the standard backward
 // recursion f_W = P_B f_{W-1}.
@@ -14,6 +15,13 @@
 // utilization where most guests live). A value x falls in bin i when
 // edges[i] <= x < edges[i+1]; the last edge is above 1 so 1.0 belongs to the top bin.
 // Means use the decayed average of the values seen in each bin, not the bin centres.
+// Forecasts at the horizons the ensemble tracks beyond 1 (kCachedHorizons: 3 and 12)
+// read the mean and spread of each start level from matrix powers P^h cached at a
+// refresh (made when such a horizon is asked and max(1, min(16, n/16)) real samples
+// came since the last: often while the chain is young, every 16 once it has seen 256;
+// a caller asking only h = 1 never pays for it); with decay 0.998 sixteen new transitions move P by
+// ~3 %, far below the forecast error. One step ahead, and any other horizon, are exact.
+// LevelDistribution is always exact.
 // ProbStayBelow(level, W) counts a bin as "below" only when its upper edge <= level:
 // conservative - it never claims a lull the quantization cannot see.
 //
@@ -21,7 +29,9 @@
 // "high CPU, then high memory" are learnt (a product of two marginal chains cannot).
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "forecast/model.h"
@@ -41,8 +51,11 @@ class TransitionCounts {
   // out = dist * P^h (dist and out have states() entries; may alias). When `every` is
   // not null, every[s * states() + j] receives dist * P^(s+1) for s < h.
   void Propagate(const double* dist, int h, double* out, double* every = nullptr) const;
-  // P(next W states all in `inside` | now in `start`).
-  double StayProb(const std::vector<bool>& inside, int start, int window) const;
+  // P(next W states all in `inside` | now in `start`); bit i of `inside` = state i.
+  // The recursion only runs over the inside states: O(W |inside|^2 + K).
+  double StayProb(uint64_t inside, int start, int window) const;
+  // out (states() x states(), row-major) = P^h, h >= 1.
+  void Power(int h, double* out) const;
   size_t memory_bytes() const { return sizeof(*this) + counts_.capacity() * sizeof(float) + rows_.capacity() * sizeof(float); }
 
  private:
@@ -52,6 +65,9 @@ class TransitionCounts {
   std::vector<float> counts_;  // k*k, row = from
   std::vector<float> rows_;    // row sums
 };
+
+// out = a^e for a k x k row-major matrix (e >= 1; out may alias a).
+void MatrixPower(const double* a, int k, int e, double* out);
 
 struct MarkovConfig {
   std::vector<double> edges = {0, .02, .05, .1, .15, .2, .3, .4, .5, .6, .7, .8, .9, 1.0001};
@@ -81,14 +97,21 @@ class MarkovChain final : public Model {
   double Quantile(const double* dist, double tau) const;
   double ProbStayBelow(double level, int window) const;
   const std::vector<double>& edges() const { return edges_; }
+  static constexpr std::array<int, 2> kCachedHorizons = {3, 12};
 
  private:
+  void RefreshCache() const;
   std::vector<double> edges_;
   TransitionCounts chain_;
   std::vector<float> bin_sum_, bin_w_;  // decayed sums of values per bin, for bin means
   double bin_inc_ = 1.0, decay_;
   int cur_ = -1;
   int seen_ = 0;
+  // Per cached horizon c and start level s: mean at [2 (c K + s)], sigma next to it.
+  // Mutable: filled on demand by the const forecast calls (the class is single-threaded).
+  mutable std::vector<float> cache_;
+  mutable bool cache_valid_ = false;
+  mutable int since_refresh_ = 0;
   double BinMean(int i) const;
   PointForecast Moments(const double* dist) const;
 };

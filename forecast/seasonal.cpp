@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include <Eigen/Dense>
+
 namespace lull::forecast {
 
 int DetectPeriod(const double* x, size_t n, int min_period, double min_acf, double* acf_out) {
@@ -17,10 +19,12 @@ int DetectPeriod(const double* x, size_t n, int min_period, double min_acf, doub
   if (var <= 1e-12 * n) return 0;
   const size_t max_lag = n / 2;
   std::vector<double> acf(max_lag + 2, 0.0);
+  // Centre once, then one vectorised dot product per lag (Eigen's dot keeps several
+  // partial sums in SIMD registers; the plain loop is one long dependency chain).
+  Eigen::VectorXd c = Eigen::Map<const Eigen::VectorXd>(x, static_cast<Eigen::Index>(n)).array() - mean;
   for (size_t lag = 1; lag <= max_lag + 1 && lag < n; ++lag) {
-    double s = 0;
-    for (size_t i = lag; i < n; ++i) s += (x[i] - mean) * (x[i - lag] - mean);
-    acf[lag] = s / var;
+    const Eigen::Index len = static_cast<Eigen::Index>(n - lag);
+    acf[lag] = c.tail(len).dot(c.head(len)) / var;
   }
   int best = 0;
   double best_acf = min_acf;

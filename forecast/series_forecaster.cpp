@@ -92,12 +92,19 @@ void SeriesForecaster::Weights(int b, double* w) const {
     for (int i = 0; i < kModels; ++i) w[i] = i == 0;
     return;
   }
-  using W = EnsembleConfig::Weighting;
-  if (cfg_.weighting == W::kExpGradient) return WeightsEg(b, ready, nready, w);
-  if (cfg_.weighting == W::kInverseError) return WeightsInverse(b, ready, w);
   double we[kModels], wi[kModels];
   WeightsEg(b, ready, nready, we);
   WeightsInverse(b, ready, wi);
+  Blend(b, we, wi, w);
+}
+
+void SeriesForecaster::Blend(int b, const double* we, const double* wi, double* w) const {
+  using W = EnsembleConfig::Weighting;
+  if (cfg_.weighting != W::kAuto) {
+    const double* src = cfg_.weighting == W::kExpGradient ? we : wi;
+    std::copy(src, src + kModels, w);
+    return;
+  }
   const double e0 = comb_err_[b][0], e1 = comb_err_[b][1], best = std::max(std::min(e0, e1), 1e-9);
   double a = 0.5;
   if (nres_[b] >= 10) {
@@ -107,7 +114,20 @@ void SeriesForecaster::Weights(int b, double* w) const {
   for (int i = 0; i < kModels; ++i) w[i] = a * we[i] + (1 - a) * wi[i];
 }
 
+double SeriesForecaster::CachedMean(int b, double* sigma) const {
+  double m = 0, s = 0;
+  for (int i = 0; i < kModels; ++i) {
+    const double w = wcache_[b][i];
+    if (w <= 0) continue;
+    m += w * fc_[i][b].mean;
+    s += w * fc_[i][b].sigma;
+  }
+  if (sigma) *sigma = s;
+  return m;
+}
+
 double SeriesForecaster::weight(int i, int horizon) const {
+  if (cache_valid_) return wcache_[Bucket(horizon)][i];
   double w[kModels];
   Weights(Bucket(horizon), w);
   return w[i];
@@ -201,9 +221,7 @@ Status SeriesForecaster::observe(double value) {
       inact_[(step_ - 1) % kMaxPending].made = false;
       return Status::Ok();
     }
-    double w[kModels];
-    Weights(0, w);
-    x = std::clamp(Mean(1, w, nullptr), 0.0, 1.0);
+    x = std::clamp(CachedMean(0, nullptr), 0.0, 1.0);
   } else {
     Score(x);
     if (cfg_.lstm) ScoreInactivity(x);
@@ -213,37 +231,38 @@ Status SeriesForecaster::observe(double value) {
   for (int i = 0; i < kModels; ++i) mutable_model(i).Observe(x, hist_, missing);
   if (cfg_.lstm) cfg_.lstm->Step(&lstm_state_, x);
 
-  // Remember this step's forecasts for scoring H steps later.
+  // Remember this step's forecasts for scoring H steps later, and keep them (and each
+  // bucket's weights) for forecast(): nothing they depend on changes before the next
+  // observe, so forecast() at a tracked horizon is a weighted sum, not a model walk.
   Pending& p = pend_[step_ % kMaxPending];
   p.made = true;
-  PointForecast fc[kModels][kBuckets];
   unsigned char mask = 0;
   for (int i = 0; i < kModels; ++i) {
     const Model& m = model(i);
     if (!m.ready(hist_)) continue;
-    m.ForecastMany(kHorizons.data(), kBuckets, hist_, fc[i]);
+    m.ForecastMany(kHorizons.data(), kBuckets, hist_, fc_[i].data());
     mask |= static_cast<unsigned char>(1u << i);
   }
   bool ready[kModels];
   int nready = 0;
   for (int i = 0; i < kModels; ++i) nready += ready[i] = mask >> i & 1;
   for (int b = 0; b < kBuckets; ++b) {
-    double w[kModels], we[kModels], wi[kModels];
-    Weights(b, w);
+    double* w = wcache_[b].data();
+    double we[kModels], wi[kModels];
     if (nready > 0) {
       WeightsEg(b, ready, nready, we);
       WeightsInverse(b, ready, wi);
+      Blend(b, we, wi, w);
     } else {
-      std::copy(w, w + kModels, we);
-      std::copy(w, w + kModels, wi);
+      for (int i = 0; i < kModels; ++i) w[i] = we[i] = wi[i] = i == 0;
     }
     double ens = 0, ens_eg = 0, ens_inv = 0;
     for (int i = 0; i < kModels; ++i) {
-      p.model[b][i] = ready[i] ? static_cast<float>(fc[i][b].mean) : 0.f;
+      p.model[b][i] = ready[i] ? static_cast<float>(fc_[i][b].mean) : 0.f;
       if (!ready[i]) continue;
-      ens += w[i] * fc[i][b].mean;
-      ens_eg += we[i] * fc[i][b].mean;
-      ens_inv += wi[i] * fc[i][b].mean;
+      ens += w[i] * fc_[i][b].mean;
+      ens_eg += we[i] * fc_[i][b].mean;
+      ens_inv += wi[i] * fc_[i][b].mean;
     }
     if (nready == 0) ens = ens_eg = ens_inv = x;  // nothing ready: the last value
     p.ready_mask[b] = mask;
@@ -251,6 +270,7 @@ Status SeriesForecaster::observe(double value) {
     p.ens_eg[b] = static_cast<float>(ens_eg);
     p.ens_inv[b] = static_cast<float>(ens_inv);
   }
+  cache_valid_ = true;
   if (cfg_.lstm) {
     InactPending& q = inact_[step_ % kMaxPending];
     q.p_markov = static_cast<float>(markov_.ProbStayBelow(cfg_.inactivity_level, cfg_.inactivity_window));
@@ -265,10 +285,15 @@ Status SeriesForecaster::observe(double value) {
 Distribution SeriesForecaster::forecast(int h) const {
   h = std::max(1, h);
   const int b = Bucket(h);
-  double w[kModels];
-  Weights(b, w);
-  double sigma;
-  const double mean = Mean(h, w, &sigma);
+  double sigma, mean;
+  if (cache_valid_ && h == kHorizons[b]) {
+    mean = CachedMean(b, &sigma);
+  } else {  // an untracked horizon (or nothing observed yet): ask the models
+    double w[kModels];
+    if (cache_valid_) std::copy(wcache_[b].begin(), wcache_[b].end(), w);
+    else Weights(b, w);
+    mean = Mean(h, w, &sigma);
+  }
   Distribution d;
   d.mean = std::clamp(mean, 0.0, 1.0);
   double q[4];

@@ -107,6 +107,10 @@ class SeriesForecaster {
   void Weights(int bucket, double* w) const;
   void WeightsEg(int bucket, const bool* ready, int nready, double* w) const;
   void WeightsInverse(int bucket, const bool* ready, double* w) const;
+  // w = the kAuto blend of the two combiners' weights (or one of them, per the config).
+  void Blend(int bucket, const double* we, const double* wi, double* w) const;
+  // Ensemble mean (and sigma) at horizon kHorizons[bucket] from the cached forecasts.
+  double CachedMean(int bucket, double* sigma) const;
   double Mean(int h, const double* w, double* sigma) const;
   void Score(double x);
   void ScoreInactivity(double x);
@@ -129,6 +133,11 @@ class SeriesForecaster {
     bool made = false;
   };
   std::array<Pending, kMaxPending> pend_{};
+  // The models' forecasts at kHorizons and each bucket's weights, as of the last
+  // observe (valid once one sample was taken); forecast() reads them.
+  std::array<std::array<PointForecast, kBuckets>, kModels> fc_{};
+  std::array<std::array<double, kModels>, kBuckets> wcache_{};
+  bool cache_valid_ = false;
   size_t step_ = 0;   // all steps, including missing ones
   size_t real_ = 0;   // non-missing samples
   std::array<std::array<double, kModels>, kBuckets> err_{}, pin_{}, logw_{};

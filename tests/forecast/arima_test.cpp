@@ -164,7 +164,25 @@ TEST_P(ArimaVsStatsmodels, CoefficientsAgree) {
 
 INSTANTIATE_TEST_SUITE_P(Simulated, ArimaVsStatsmodels,
                          ::testing::Values(RefCase{0.7, 0.0, 1, 0, 11}, RefCase{0.0, 0.5, 0, 1, 12},
-                                           RefCase{0.6, 0.3, 1, 1, 13}, RefCase{-0.4, 0.0, 1, 0, 14}));
+                                           RefCase{0.6, 0.3, 1, 1, 13}, RefCase{-0.4, 0.0, 1, 0, 14}),
+                         // Names say the case, e.g. ARMA11_phi0p60_theta0p30 (gtest allows
+                         // only letters, digits and '_', hence 'p' for the point, 'm' for minus).
+                         [](const ::testing::TestParamInfo<RefCase>& info) {
+                           const RefCase& c = info.param;
+                           auto num = [](double v) {
+                             char b[16];
+                             std::snprintf(b, sizeof b, "%s%dp%02d", v < 0 ? "m" : "",
+                                           static_cast<int>(std::abs(v)),
+                                           static_cast<int>(std::lround(std::abs(v) * 100)) % 100);
+                             return std::string(b);
+                           };
+                           std::string n = c.q == 0 ? "AR" + std::to_string(c.p)
+                                           : c.p == 0 ? "MA" + std::to_string(c.q)
+                                                      : "ARMA" + std::to_string(c.p) + std::to_string(c.q);
+                           if (c.p > 0) n += "_phi" + num(c.phi);
+                           if (c.q > 0) n += "_theta" + num(c.theta);
+                           return n;
+                         });
 
 }  // namespace
 }  // namespace lull::forecast
