@@ -103,6 +103,11 @@ class Installer {
   // Claims, reads with pread and installs one page (the demand path).
   bool FetchOne(uint64_t p) {  // false: someone else had claimed it
     if (!Claim(p)) return false;
+    struct Demand {  // the prefetch stream holds back while this read waits
+      std::atomic<int>& n;
+      explicit Demand(std::atomic<int>& c) : n(c) { n.fetch_add(1, std::memory_order_relaxed); }
+      ~Demand() { n.fetch_sub(1, std::memory_order_relaxed); }
+    } demand(demand_);
     uint8_t buf[kPageBytes];
     uint64_t got = 0;
     Status s = chain_.ReadPage(p, buf, &got);
@@ -130,6 +135,7 @@ class Installer {
     return err_;
   }
   bool failed() const { return failed_.load(); }
+  const std::atomic<int>* demand() const { return &demand_; }
   uint64_t resident() const { return resident_.load(std::memory_order_acquire); }
   void NoteFault() { last_fault_ns_.store(NowNs(), std::memory_order_relaxed); }
   int64_t last_fault_ns() const { return last_fault_ns_.load(std::memory_order_relaxed); }
@@ -146,6 +152,7 @@ class Installer {
   std::unique_ptr<std::atomic<uint8_t>[]> claimed_;
   std::vector<uint8_t> in_stream_;  // written before the stream and the handler start
   std::atomic<int64_t> stream_file_{-1};
+  std::atomic<int> demand_{0};  // demand reads in progress
   std::atomic<uint64_t> stream_have_{0}, stream_window_{0};
   std::atomic<uint64_t> resident_{0}, bytes_read_{0};
   std::atomic<int64_t> last_fault_ns_{0};
@@ -341,7 +348,7 @@ Status StreamSet(Installer& in, const std::vector<uint64_t>& want, const UringOp
 // on without them (a failed or finished stream, another file).
 void HandleFaults(int uffd, Installer& in, const std::atomic<bool>& stop,
                   std::vector<uint64_t>* trace, std::vector<int64_t>* when,
-                  std::vector<int64_t>* read_when, int64_t* read_ns) {
+                  std::vector<int64_t>* read_when, std::vector<int64_t>* read_took) {
   const uintptr_t base = reinterpret_cast<uintptr_t>(in.mem());
   uffd_msg msgs[64];
   std::vector<uint64_t> deferred;
@@ -354,7 +361,7 @@ void HandleFaults(int uffd, Installer& in, const std::atomic<bool>& stop,
       const int64_t t = NowNs();
       if (in.FetchOne(p)) {
         read_when->push_back(NowNs());
-        *read_ns += read_when->back() - t;
+        read_took->push_back(read_when->back() - t);
       }
     }
     return true;
@@ -460,7 +467,9 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
     rep.prefetched_pages = want->size();
     prefetch_over.store(false);
     prefetcher = std::thread([&, want] {
-      prefetch_status = StreamSet(in, *want, opt.uring, opt.decoders, "prefetch", opt.progress,
+      UringOptions uo = opt.uring;
+      uo.yield_to = in.demand();  // the guest's own reads go first
+      prefetch_status = StreamSet(in, *want, uo, opt.decoders, "prefetch", opt.progress,
                                   &rep, &rep.prefetch_seconds, &rep.prefetch_bytes);
       if (!prefetch_status.ok()) in.Record(prefetch_status);
       prefetch_over.store(true, std::memory_order_release);
@@ -481,11 +490,10 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
   // 4. Run the guest while faults are served and the rest arrives.
   std::atomic<bool> stop{false};
   std::thread handler;
-  std::vector<int64_t> fault_ns, read_ns;
-  int64_t read_total_ns = 0;
+  std::vector<int64_t> fault_ns, read_ns, read_took;
   if (uffd >= 0) {
     handler = std::thread(HandleFaults, uffd, std::ref(in), std::cref(stop), &rep.first_touch,
-                          &fault_ns, &read_ns, &read_total_ns);
+                          &fault_ns, &read_ns, &read_took);
   }
   GuestContext ctx(gm->data(), gm->bytes());
   Status guest_status;
@@ -513,7 +521,9 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
       }
       if (prefetcher.joinable()) prefetcher.join();
       if (in.failed()) return in.error();
-      return StreamSet(in, all, opt.uring, 1, "fill", opt.progress, &rep, nullptr, nullptr);
+      UringOptions uo = opt.uring;
+      uo.yield_to = in.demand();
+      return StreamSet(in, all, uo, 1, "fill", opt.progress, &rep, nullptr, nullptr);
     }
     for (uint64_t p = 0; p < n && !in.failed(); ++p) in.FetchOne(p);  // one page per read
     return in.error();
@@ -539,9 +549,11 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
   rep.faults_before_first_work = static_cast<uint64_t>(
       std::upper_bound(fault_ns.begin(), fault_ns.end(), mark) - fault_ns.begin());
   rep.fault_reads = read_ns.size();
-  rep.fault_read_seconds = static_cast<double>(read_total_ns) * 1e-9;
   rep.fault_reads_before_first_work = static_cast<uint64_t>(
       std::upper_bound(read_ns.begin(), read_ns.end(), mark) - read_ns.begin());
+  for (uint64_t i = 0; i < rep.fault_reads_before_first_work; ++i) {
+    rep.fault_read_seconds += static_cast<double>(read_took[i]) * 1e-9;
+  }
   rep.bytes_read = in.bytes_read();
   if (opt.record_only) {
     if (report) *report = std::move(rep);

@@ -83,7 +83,7 @@ struct RestoreReport {
   uint64_t fault_reads = 0;   // of those, read by the fault itself (not by the prefetch)
   uint64_t faults_before_first_work = 0;  // first_touch[0, this) came before the mark
   uint64_t fault_reads_before_first_work = 0;
-  double fault_read_seconds = 0;  // spent in those reads (read, check, install), in all
+  double fault_read_seconds = 0;  // spent in the reads before the mark (read, check, install)
   uint64_t prefetched_pages = 0;
   uint64_t prefetch_bytes = 0;
   double prefetch_seconds = 0;  // the prefetch read, first submission to last completion

@@ -18,6 +18,7 @@
 // One reader per thread; no exceptions.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,6 +39,9 @@ struct UringOptions {
   uint32_t block_bytes = 1u << 20;  // multiple of 4096
   bool direct = true;               // try O_DIRECT
   bool register_buffers = true;
+  // Demand reads first: while *yield_to > 0 (someone waits on a read of their own), at
+  // most one block of this stream is in flight, so the waiter is not queued behind it.
+  const std::atomic<int>* yield_to = nullptr;
 };
 
 // A 4 KiB aligned heap buffer (O_DIRECT needs aligned memory).
