@@ -23,3 +23,6 @@ bench-clone: build
 	$(BUILD)/tests/bench/clone/lull-clone-spike --traces $(TRACES) --out $(CLONE_OUT)
 
 BENCH_STEPS += bench-clone
+
+# lull-clone in the Xen-in-QEMU dom0: tests/xen/dom0-stock-clone.sh drives its --xen pool.
+XEN_PAYLOAD_BINS += dom0/clone/lull-clone

@@ -8,6 +8,16 @@
 //   lull-clone [--socket PATH] clones
 //   lull-clone [--socket PATH] clone-pool DOMAIN --size N
 // (lullctl forwards its `clones` and `clone-pool` verbs here.)
+//
+// With --xen, in a Xen dom0, the shadows are paused domains made through libxl from a
+// golden xl config (xen_instance.h); the pool lives in Xen, so each call acts on it:
+//   lull-clone --xen clone-pool DOMAIN --size N [--golden FILE.cfg] [--shadow-vcpus V]
+//                               [--shadow-memory MIB] [--no-warm]
+//   lull-clone --xen clones DOMAIN
+//   lull-clone --xen activate DOMAIN        (prints the activation time)
+//   lull-clone --xen deactivate DOMAIN
+//   lull-clone --xen resize DOMAIN SHADOW [--vcpus V] [--memory MIB]
+//   lull-clone --xen memshr                 (is xc_memshr_fork available?)
 #include <CLI/CLI.hpp>
 
 #include <atomic>
@@ -23,6 +33,7 @@
 #include "dom0/clone/control.h"
 #include "dom0/clone/controller.h"
 #include "dom0/clone/pool.h"
+#include "dom0/clone/xen_instance.h"
 
 namespace {
 
@@ -156,6 +167,59 @@ int Serve(const ServeOptions& o) {
   return 0;
 }
 
+struct XenOptions {
+  std::string domain, golden, shadow;
+  int size = -1, shadow_vcpus = 0, shadow_memory = 0, vcpus = 0, memory = 0;
+  bool no_warm = false;
+};
+
+int XenMain(const std::string& verb, const XenOptions& o) {
+  using namespace lull::clone;
+  if (verb == "memshr") {
+    std::unique_ptr<XenHost> host;
+    lull::Status s = XenHost::Open(&host);
+    if (!s.ok()) return Fail(s);
+    MemshrProbe p = host->ProbeMemshr();
+    std::printf("memshr %s errno=%d %s\n", p.available ? "available" : "unavailable", p.err,
+                p.detail.c_str());
+    return 0;
+  }
+  XenPoolConfig pc;
+  pc.domain = o.domain;
+  pc.golden_path = o.golden;
+  pc.shadow_vcpus = o.shadow_vcpus;
+  pc.shadow_memory_mib = o.shadow_memory;
+  pc.warm = !o.no_warm;
+  XenShadowPool pool;
+  lull::Status s = pool.Open(pc);
+  if (!s.ok()) return Fail(s);
+  std::string name;
+  if (verb == "clone-pool") {
+    if (!(s = pool.SetSize(o.size)).ok()) return Fail(s);
+  } else if (verb == "activate") {
+    double ms = 0;
+    if (!(s = pool.Activate(&ms, &name)).ok()) return Fail(s);
+    std::printf("activated %s in %.3f ms\n", name.c_str(), ms);
+    return 0;
+  } else if (verb == "deactivate") {
+    if (!(s = pool.Deactivate(&name)).ok()) return Fail(s);
+    std::printf("deactivated %s (paused)\n", name.c_str());
+    return 0;
+  } else if (verb == "resize") {
+    if (o.vcpus <= 0 && o.memory <= 0)
+      return Fail(lull::Status::InvalidArgument("resize needs --vcpus and/or --memory"));
+    if (!(s = pool.Resize(o.shadow, o.vcpus, o.memory)).ok()) return Fail(s);
+  }
+  std::vector<XenDomainInfo> list;
+  if (!(s = pool.List(&list)).ok()) return Fail(s);
+  std::printf("DOMAIN SHADOW DOMID STATE VCPUS MAX_VCPUS MEMORY_MIB\n");
+  for (const auto& d : list)
+    std::printf("%s %s %u %s %d %d %llu\n", o.domain.c_str(), d.name.c_str(), d.domid,
+                d.state.c_str(), d.vcpus_online, d.max_vcpus,
+                static_cast<unsigned long long>(d.memory_kib / 1024));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -176,14 +240,50 @@ int main(int argc, char** argv) {
   serve->add_option("--policy", so.policy, "predictive, reactive or none");
   serve->add_option("--step", so.step, "control step in seconds")->check(CLI::PositiveNumber);
 
-  app.add_subcommand("clones", "list the shadows (state, vCPUs, last activation time)");
+  bool xen = false;
+  app.add_flag("--xen", xen, "shadows are Xen domains (libxl), not processes; see the header");
+  XenOptions xo;
+  auto* cl = app.add_subcommand("clones", "list the shadows (state, vCPUs, last activation time)");
+  cl->add_option("DOMAIN", xo.domain, "the primary (--xen only)");
   std::string domain;
   int size = -1;
   auto* cp = app.add_subcommand("clone-pool", "set the number of warm shadows of DOMAIN");
   cp->add_option("DOMAIN", domain, "the primary")->required();
   cp->add_option("--size", size, "shadows to keep warm")->required()->check(CLI::Range(0, 64));
+  cp->add_option("--golden", xo.golden, "--xen: the golden xl config (needed to grow)");
+  cp->add_option("--shadow-vcpus", xo.shadow_vcpus, "--xen: shadow vCPUs (0 = golden)")->check(CLI::Range(0, 128));
+  cp->add_option("--shadow-memory", xo.shadow_memory, "--xen: shadow MiB (0 = golden)")->check(CLI::Range(0, 1 << 20));
+  cp->add_flag("--no-warm", xo.no_warm, "--xen: leave new shadows paused before boot");
+  auto* act = app.add_subcommand("activate", "--xen: unpause an idle shadow of DOMAIN");
+  act->add_option("DOMAIN", xo.domain, "the primary")->required();
+  auto* deact = app.add_subcommand("deactivate", "--xen: pause the newest active shadow of DOMAIN");
+  deact->add_option("DOMAIN", xo.domain, "the primary")->required();
+  auto* rs = app.add_subcommand("resize", "--xen: set a shadow's vCPUs and/or memory");
+  rs->add_option("DOMAIN", xo.domain, "the primary")->required();
+  rs->add_option("SHADOW", xo.shadow, "the shadow domain's name")->required();
+  rs->add_option("--vcpus", xo.vcpus, "vCPUs online")->check(CLI::Range(1, 128));
+  rs->add_option("--memory", xo.memory, "memory target in MiB")->check(CLI::Range(16, 1 << 20));
+  auto* ms = app.add_subcommand("memshr", "--xen: report whether VM forks (xc_memshr_fork) work here");
 
   CLI11_PARSE(app, argc, argv);
+  for (auto* sub : {act, deact, rs, ms}) {
+    if (sub->parsed() && !xen)
+      return Fail(lull::Status::InvalidArgument(sub->get_name() + " needs --xen (process shadows are "
+                                                "activated by `serve`'s control loop)"));
+  }
+  if (xen) {
+    if (serve->parsed())
+      return Fail(lull::Status::InvalidArgument("serve is the process pool's; with --xen use "
+                                                "clone-pool, clones, activate, deactivate, resize"));
+    if (cp->parsed()) {
+      xo.domain = domain;
+      xo.size = size;
+    }
+    if (cl->parsed() && xo.domain.empty())
+      return Fail(lull::Status::InvalidArgument("clones with --xen needs DOMAIN"));
+    std::string verb = app.get_subcommands().front()->get_name();
+    return XenMain(verb, xo);
+  }
   if (serve->parsed()) {
     if (so.golden.empty() == false && !std::filesystem::exists(so.golden)) {
       return Fail(lull::Status::NotFound("golden config " + so.golden + " does not exist"));
