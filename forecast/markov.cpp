@@ -141,7 +141,8 @@ MarkovChain::MarkovChain(const MarkovConfig& cfg)
       chain_(static_cast<int>(edges_.size()) - 1, Validate(cfg).ok() ? cfg.decay : MarkovConfig{}.decay,
              cfg.prior, cfg.stay_prior),
       bin_sum_(edges_.size() - 1, 0.f), bin_w_(edges_.size() - 1, 0.f),
-      decay_(Validate(cfg).ok() ? cfg.decay : MarkovConfig{}.decay) {}
+      decay_(Validate(cfg).ok() ? cfg.decay : MarkovConfig{}.decay),
+      touched_(edges_.size() - 1, 0) {}
 
 int MarkovChain::Level(double x) const { return Bin(edges_, x); }
 
@@ -153,7 +154,11 @@ double MarkovChain::BinMean(int i) const {
 void MarkovChain::Observe(double x, const History&, bool imputed) {
   const int lv = Level(x);
   if (!imputed) {
-    if (cur_ >= 0) chain_.Add(cur_, lv);
+    if (cur_ >= 0) {
+      chain_.Add(cur_, lv);
+      touched_[cur_] = static_cast<uint16_t>(std::min(touched_[cur_] + 1, 1000));
+      if (lv != cur_) touched_[lv] = static_cast<uint16_t>(std::min(touched_[lv] + 1, 1000));
+    }
     bin_sum_[lv] += static_cast<float>(bin_inc_ * x);
     bin_w_[lv] += static_cast<float>(bin_inc_);
     bin_inc_ /= decay_;
@@ -186,6 +191,7 @@ void MarkovChain::RefreshCache() const {
   }
   cache_valid_ = true;
   since_refresh_ = 0;
+  std::fill(touched_.begin(), touched_.end(), 0);
 }
 
 void MarkovChain::LevelDistribution(int h, double* out) const {
@@ -226,7 +232,13 @@ void MarkovChain::ForecastMany(const int* hs, int n, const History&, PointForeca
     if (c >= 0 && cur_ >= 0) {
       // Refreshed lazily, only when a cached horizon is asked; the interval grows with
       // what the chain has seen, so each refresh reflects a similar relative change.
-      if (!cache_valid_ || since_refresh_ >= std::clamp(seen_ / 16, 1, 16)) RefreshCache();
+      // A rarely visited level's row changes fast (its first visits replace the prior):
+      // it also triggers a refresh after max(1, min(16, visits/16)) transitions into or
+      // out of it.
+      const int visits = static_cast<int>(bin_w_[cur_] / bin_inc_);
+      if (!cache_valid_ || since_refresh_ >= std::clamp(seen_ / 16, 1, 16) ||
+          touched_[cur_] >= std::clamp(visits / 16, 1, 16))
+        RefreshCache();
       const size_t at = 2 * (static_cast<size_t>(c) * k + cur_);
       out[i] = {cache_[at], cache_[at + 1]};
       continue;
@@ -261,7 +273,7 @@ double MarkovChain::ProbStayBelow(double level, int window) const {
 size_t MarkovChain::memory_bytes() const {
   return sizeof(*this) + chain_.memory_bytes() - sizeof(chain_) +
          edges_.capacity() * sizeof(double) + 2 * bin_w_.capacity() * sizeof(float) +
-         cache_.capacity() * sizeof(float);
+         cache_.capacity() * sizeof(float) + touched_.capacity() * sizeof(uint16_t);
 }
 
 namespace {

@@ -19,7 +19,8 @@
 // read the mean and spread of each start level from matrix powers P^h cached at a
 // refresh (made when such a horizon is asked and max(1, min(16, n/16)) real samples
 // came since the last: often while the chain is young, every 16 once it has seen 256;
-// a caller asking only h = 1 never pays for it); with decay 0.998 sixteen new transitions move P by
+// a caller asking only h = 1 never pays for it; and when the current level, if rarely
+// visited, has seen max(1, min(16, visits/16)) transitions since); with decay 0.998 sixteen new transitions move P by
 // ~3 %, far below the forecast error. One step ahead, and any other horizon, are exact.
 // LevelDistribution is always exact.
 // ProbStayBelow(level, W) counts a bin as "below" only when its upper edge <= level:
@@ -112,6 +113,8 @@ class MarkovChain final : public Model {
   mutable std::vector<float> cache_;
   mutable bool cache_valid_ = false;
   mutable int since_refresh_ = 0;
+  // Transitions into or out of each level since the last refresh (saturating).
+  mutable std::vector<uint16_t> touched_;
   double BinMean(int i) const;
   PointForecast Moments(const double* dist) const;
 };

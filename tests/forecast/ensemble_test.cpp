@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -137,6 +138,24 @@ TEST(Guest, RejectsOneBadResourceAndChangesNeither) {
   ASSERT_TRUE(g.observe(std::nan(""), 0.5).ok());
   EXPECT_EQ(g.cpu().samples(), 40u);
   EXPECT_EQ(g.mem().samples(), 41u);
+}
+
+TEST(Ensemble, ForecastIsTheWeightedSumOfTheModels) {
+  // forecast() answers tracked horizons from what observe() cached and others by asking
+  // the models: either way it must be the weighted sum of the members' forecasts now.
+  SeriesForecaster f;
+  auto x = SimulateArma(700, 0.3, 0.7, 0.3, 0.04, 22);
+  for (double v : x) ASSERT_TRUE(f.observe(std::clamp(v, 0.0, 1.0)).ok());
+  for (int h : {1, 3, 12, 2, 5, 20}) {
+    double m = 0, wsum = 0;
+    for (int i = 0; i < SeriesForecaster::kModels; ++i) {
+      const double w = f.weight(i, h);
+      wsum += w;
+      if (w > 0) m += w * f.model(i).Forecast(h, f.history()).mean;
+    }
+    EXPECT_NEAR(wsum, 1.0, 1e-9) << "h " << h;
+    EXPECT_NEAR(f.forecast(h).mean, std::clamp(m, 0.0, 1.0), 1e-9) << "h " << h;
+  }
 }
 
 }  // namespace

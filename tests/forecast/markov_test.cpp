@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <random>
 #include <vector>
 
@@ -90,6 +93,85 @@ TEST(JointMarkov, CpuBurstIsFollowedByMemoryGrowth) {
   EXPECT_GT(after_burst, 0.9);  // the CPU burst announces the memory growth
   EXPECT_GT(two_ahead, 0.85);
   EXPECT_LT(j.ProbBothStayBelow(0.3, 0.5, 1), 0.1);
+}
+
+// Brute force over every path of W steps: P(all W next states inside | start).
+double EnumerateStay(const TransitionCounts& tc, uint64_t inside, int start, int W) {
+  if (W == 0) return 1.0;
+  double p = 0;
+  for (int j = 0; j < tc.states(); ++j)
+    if (inside >> j & 1) p += tc.Prob(start, j) * EnumerateStay(tc, inside, j, W - 1);
+  return p;
+}
+
+TEST(Markov, StayProbMatchesPathEnumeration) {
+  TransitionCounts tc(4, 0.99, 0.01, 0.5);
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int> S(0, 3);
+  for (int i = 0; i < 500; ++i) tc.Add(S(rng), std::min(3, S(rng) / 2 + (i % 3)));
+  const uint64_t inside = 0b0011;  // states 0 and 1
+  for (int start = 0; start < 4; ++start)  // 2 and 3 start outside and may move in
+    for (int W : {1, 2, 5})
+      EXPECT_NEAR(tc.StayProb(inside, start, W), EnumerateStay(tc, inside, start, W), 1e-12)
+          << "start " << start << " W " << W;
+  EXPECT_EQ(tc.StayProb(0, 0, 3), 0.0);
+}
+
+TEST(Markov, MatrixPowerMatchesStepByStepPropagation) {
+  TransitionCounts tc(5, 0.995, 0.01, 0.5);
+  std::mt19937 rng(4);
+  std::uniform_int_distribution<int> S(0, 4);
+  for (int i = 0; i < 300; ++i) tc.Add(S(rng), S(rng));
+  std::vector<double> P(25);
+  for (int h : {1, 2, 3, 7, 12}) {
+    tc.Power(h, P.data());
+    for (int s = 0; s < 5; ++s) {
+      double d[5] = {}, out[5];
+      d[s] = 1;
+      tc.Propagate(d, h, out);
+      for (int j = 0; j < 5; ++j) EXPECT_NEAR(P[s * 5 + j], out[j], 1e-12) << "h " << h;
+    }
+  }
+}
+
+TEST(Markov, CachedMultiStepForecastsFollowTheChain) {
+  // Two levels with constant values 0.2 / 0.8, so the exact mean h steps ahead is
+  // 0.2 d_low + 0.8 d_high of the exactly propagated distribution. The regime changes
+  // half-way (low becomes much less sticky): forecasts from the cached powers must
+  // follow it within a small staleness error at every step.
+  MarkovConfig cfg;
+  cfg.edges = {0, 0.5, 1.0001};
+  MarkovChain m(cfg);
+  History h;
+  std::mt19937 rng(6);
+  std::uniform_real_distribution<double> U(0, 1);
+  bool low = true;
+  double worst = 0, moved = 0, first12 = -1;
+  bool seen_high = false;
+  for (int i = 0; i < 4000; ++i) {
+    const double stay = i < 2000 ? 0.97 : 0.5;
+    low = low ? U(rng) < stay : U(rng) < 0.3;
+    const double v = low ? 0.2 : 0.8;
+    h.Push(v);
+    m.Observe(v, h, false);
+    seen_high |= !low;
+    if (!m.ready(h) || !seen_high) continue;  // until then the high bin's mean is its centre
+    for (int H : {3, 12}) {
+      double d[2];
+      m.LevelDistribution(H, d);
+      const double exact = 0.2 * d[0] + 0.8 * d[1];
+      const double cached = m.Forecast(H, h).mean;
+      worst = std::max(worst, std::abs(cached - exact));
+      if (H == 12 && low) {
+        if (first12 < 0) first12 = cached;
+        moved = std::max(moved, std::abs(cached - first12));
+      }
+    }
+  }
+  // Sixteen transitions of staleness after an abrupt switch move P^12 by a few percent;
+  // a cache that missed the switch would be off by more than 0.2.
+  EXPECT_LT(worst, 0.05);
+  EXPECT_GT(moved, 0.2);  // the forecasts did change with the regime (the cache refreshed)
 }
 
 }  // namespace
