@@ -38,7 +38,9 @@ lull::Status XenGuestMemory::Open(xen::XenCalls* xc, uint32_t domid, OnRelease o
   }
   if (mode == DirtyMode::kScan) {
     const size_t bytes = g->pages() * xen::kPageSize;
-    void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    // Pre-faulted: in a PV dom0 every first touch is a page-table update through Xen,
+    // which must not happen on the migration's clock.
+    void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (m == MAP_FAILED)
       return lull::Status::Unavailable("allocating the " + std::to_string(bytes >> 20) +
                                        " MiB copy for page-comparison tracking: " + std::strerror(errno));

@@ -1,13 +1,13 @@
 // lull-migrate: the migration module's command line (lullctl dispatches `lullctl migrate
 // ...` here; see docs/migrate.md).
 //
-//   lull-migrate serve [--bind ADDR] [--port N] [--mem-limit MIB] [--memory-only]
+//   lull-migrate serve [--bind ADDR] [--port N] [--mem-limit MIB] [--memory-only] [--io-timeout S]
 //                                                                   (prints the port)
 //   lull-migrate guest --mib N [--workload "rate=2000 hot=0.1 write=64"]
 //   lull-migrate migrate DOMAIN HOST[:PORT] [--when-idle] [--no-xbzrle] [--no-lz4]
 //                        [--max-downtime MS] [--max-seconds S] [--rate-limit MBIT]
 //                        [--redirect-haproxy SOCKET BACKEND/SERVER ADDR:PORT]
-//                        [--verify-memory]
+//                        [--verify-memory] [--io-timeout S]
 //   lull-migrate migrate --xen DOMID HOST[:PORT] [--xen-release destroy|pause|unpause]
 //                        [--dirty auto|logdirty|scan] ...
 //   lull-migrate dirty --xen DOMID [--interval MS] [--count N] [--dirty auto|logdirty|scan]
@@ -55,12 +55,12 @@ int Usage(const char* why) {
   std::fprintf(stderr,
                "lull-migrate: %s\n"
                "usage:\n"
-               "  lull-migrate serve [--bind ADDR] [--port N] [--mem-limit MIB] [--memory-only]\n"
+               "  lull-migrate serve [--bind ADDR] [--port N] [--mem-limit MIB] [--memory-only] [--io-timeout S]\n"
                "  lull-migrate guest --mib N [--workload \"rate=2000 hot=0.1 write=64\"]\n"
                "  lull-migrate migrate DOMAIN HOST[:PORT] [--when-idle] [--no-xbzrle] [--no-lz4]\n"
                "                       [--max-downtime MS] [--max-seconds S] [--rate-limit MBIT]\n"
                "                       [--redirect-haproxy SOCKET BACKEND/SERVER ADDR:PORT]\n"
-               "                       [--verify-memory]\n"
+               "                       [--verify-memory] [--io-timeout S]\n"
                "  lull-migrate migrate --xen DOMID HOST[:PORT] [--xen-release destroy|pause|unpause]\n"
                "                       [--dirty auto|logdirty|scan]\n"
                "                       [the options above]\n"
@@ -117,6 +117,11 @@ int Serve(const std::vector<std::string>& a) {
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i] == "--bind" && i + 1 < a.size()) so.bind = a[++i];
     else if (a[i] == "--memory-only") memory_only = true;
+    else if (a[i] == "--io-timeout" && i + 1 < a.size()) {
+      double t = Number("--io-timeout", a[++i].c_str());
+      if (t <= 0) return Usage("--io-timeout must be a positive number of seconds");
+      so.io_timeout_ms = static_cast<int>(t * 1000);
+    }
     else if (a[i] == "--port" && i + 1 < a.size()) {
       double p = Number("--port", a[++i].c_str());
       if (p < 0 || p > 65535) return Usage("--port must be in 0..65535 (0: any free port)");
@@ -198,6 +203,11 @@ int MigrateCmd(std::vector<std::string> a) {
   for (size_t i = 2; i < a.size(); ++i) {
     if (a[i] == "--when-idle") when_idle = true;
     else if (a[i] == "--verify-memory") o.verify_memory = true;
+    else if (a[i] == "--io-timeout" && i + 1 < a.size()) {
+      double t = Number("--io-timeout", a[++i].c_str());
+      if (t <= 0) return Usage("--io-timeout must be a positive number of seconds");
+      o.io_timeout_ms = static_cast<int>(t * 1000);
+    }
     else if (a[i] == "--dirty" && i + 1 < a.size() && xen) {
       if (auto s = XenGuestMemory::ParseDirtyMode(a[++i], &dirty_mode); !s.ok()) return Usage(s.message().c_str());
     } else if (a[i] == "--xen-release" && i + 1 < a.size() && xen) {
@@ -334,12 +344,16 @@ int DirtyCmd(const std::vector<std::string>& a) {
   if (auto s = g->CollectDirty(&dirty); !s.ok()) return Fail(s);  // starts tracking
   lull::xen::DomainInfo before, after;
   if (auto s = g->memory()->Info(&before); !s.ok()) return Fail(s);
+  auto last = std::chrono::steady_clock::now();
   for (int i = 0; i < int(count) && !g_stop; ++i) {
     std::this_thread::sleep_for(std::chrono::microseconds(int64_t(interval_ms * 1000)));
     if (auto s = g->CollectDirty(&dirty); !s.ok()) return Fail(s);
     if (auto s = g->memory()->Info(&after); !s.ok()) return Fail(s);
-    std::printf("interval %d: dirty %zu pages, cpu %.0f ms%s\n", i, dirty.size(),
-                double(after.cpu_time_ns - before.cpu_time_ns) / 1e6, after.paused ? " (paused)" : "");
+    const auto now = std::chrono::steady_clock::now();
+    std::printf("interval %d: dirty %zu pages, cpu %.0f ms, wall %.0f ms%s\n", i, dirty.size(),
+                double(after.cpu_time_ns - before.cpu_time_ns) / 1e6,
+                std::chrono::duration<double, std::milli>(now - last).count(), after.paused ? " (paused)" : "");
+    last = now;
     std::fflush(stdout);
     before = after;
   }
