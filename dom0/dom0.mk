@@ -4,7 +4,7 @@
 #                     16 CPUs, one simulated day, four policies), print the table and
 #                     plot results/run/lull_run.png
 #   make run-traces   the same comparison on the PlanetLab and Bitbrains traces
-#   make bench-dom0   the control-period benchmark (lull vs the reactive baseline)
+#   make bench-dom0   one control step for 1,000 guests (lull vs the reactive baseline)
 TRACES ?= ../shared/traces
 
 .PHONY: run run-traces bench-dom0

@@ -45,11 +45,13 @@ bool ParsePolicy(const std::string& s, Policy* out) {
 
 struct Engine::G {
   GuestInfo info;
+  size_t index = 0;
   std::unique_ptr<GuestProfiler> prof;
   ThresholdTuner tuner;
   uint64_t prev_busy_ns = 0, prev_now_ns = 0;
   bool primed = false;
-  // The period being observed.
+  uint64_t next_close_ns = 0;  // end of the interval being observed (staggered)
+  // The interval being observed.
   double peak_cpu = 0, sum_cpu = 0, peak_mem = 0;
   int n = 0;
   double last_cpu = 0, last_mem = 0, last_mean_cpu = 0;
@@ -57,7 +59,13 @@ struct Engine::G {
   double cost = 0;
   int revocations = 0;
   double lent_cpu = 0, lent_mem = 0;
+  // Decided at the last close for the current interval: lendable in total, and what is
+  // left of it after the leases in force.
+  double lendable_cpu = 0, lc = 0, lm = 0;
+  bool is_donor = false;       // listed in donors_
+  uint64_t closed_ns = 0;
   double thr_used = 0;
+  std::vector<uint64_t> leases;  // ids of the leases this guest donates to
   GuestTelemetry tel;
 };
 
@@ -77,17 +85,29 @@ Status Engine::Start() {
   if (!s.ok()) return s;
   guests_.clear();
   by_domid_.clear();
+  period_ns_ = static_cast<uint64_t>(cfg_.control_period_s * kNs);
+  const uint64_t start = host_->NowNs();
   for (const auto& gi : infos) {
     auto g = std::make_unique<G>();
     g->info = gi;
+    g->index = guests_.size();
     g->prof = std::make_unique<GuestProfiler>(cfg_.window_periods);
     g->tuner = ThresholdTuner(&cfg_.tuner, gi.cls);
+    g->leases.reserve(8);
+    // Guest i of n closes at phase i/n of the interval: the forecasting work is spread
+    // evenly over the control steps instead of landing on one.
+    g->next_close_ns = start + period_ns_ + period_ns_ * g->index / std::max<size_t>(1, infos.size());
     by_domid_[gi.domid] = g.get();
     guests_.push_back(std::move(g));
   }
+  donors_.clear();
+  donors_.reserve(guests_.size());
+  cursor_ = 0;
+  lent_total_ = 0;
+  last_poll_ns_ = start;
   host_model_ = MakeModel();
   host_tuner_ = ThresholdTuner(&cfg_.host_tuner, PriorityClass::kStandard);
-  next_control_ns_ = host_->NowNs() + static_cast<uint64_t>(cfg_.control_period_s * kNs);
+  next_control_ns_ = start + period_ns_;
   host_->SetPressureHandler([this](const PressureEvent& ev) { OnPressure(ev); });
   return Status::Ok();
 }
@@ -98,7 +118,7 @@ Engine::G* Engine::FindG(DomId d) {
 }
 
 void Engine::CreditLeases(uint64_t now) {
-  std::vector<uint64_t> done;
+  scratch_ids_.clear();  // tasks that completed
   for (auto& [id, l] : leases_) {
     if (now <= l.accounted_ns) continue;
     double secs = (now - l.accounted_ns) / kNs;
@@ -107,31 +127,48 @@ void Engine::CreditLeases(uint64_t now) {
     stats_.handed_mem_gib_s += l.info.mem_gib * secs;
     if (l.info.task && tasks_->Credit(l.info.task, l.info.cpus * secs, now)) {
       ++stats_.tasks_completed;
-      done.push_back(l.info.task);
+      scratch_ids_.push_back(l.info.task);
     }
   }
+  if (scratch_ids_.empty()) return;
   // A finished task gives its capacity back.
+  std::vector<uint64_t> done;
+  done.swap(scratch_ids_);
   for (uint64_t t : done) {
-    std::vector<uint64_t> ids;
-    for (auto& [id, l] : leases_) if (l.info.task == t) ids.push_back(id);
-    for (uint64_t id : ids) EndLease(id, false);
+    for (auto it = leases_.begin(); it != leases_.end();) {
+      uint64_t id = it->first;
+      bool match = it->second.info.task == t;
+      ++it;
+      if (match) EndLease(id, false);
+    }
   }
+  done.clear();
+  scratch_ids_.swap(done);
+}
+
+// The engine's bookkeeping when a lease ends, however it ends.
+void Engine::Forget(const LeaseInfo& l) {
+  if (G* g = FindG(l.donor)) {
+    g->lent_cpu = std::max(0.0, g->lent_cpu - l.cpus);
+    g->lent_mem = std::max(0.0, g->lent_mem - l.mem_gib);
+    auto it = std::find(g->leases.begin(), g->leases.end(), l.id);
+    if (it != g->leases.end()) g->leases.erase(it);
+  }
+  lent_total_ = std::max(0.0, lent_total_ - l.cpus);
+  if (Task* t = tasks_->Find(l.task)) t->leases = std::max(0, t->leases - 1);
 }
 
 void Engine::EndLease(uint64_t id, bool forced) {
   auto it = leases_.find(id);
   if (it == leases_.end()) return;
   (void)host_->RevokeLease(id);  // NotFound = the host already expired it
-  if (G* g = FindG(it->second.info.donor)) {
-    g->lent_cpu = std::max(0.0, g->lent_cpu - it->second.info.cpus);
-    g->lent_mem = std::max(0.0, g->lent_mem - it->second.info.mem_gib);
-  }
-  if (Task* t = tasks_->Find(it->second.info.task)) t->leases = std::max(0, t->leases - 1);
+  Forget(it->second.info);
   leases_.erase(it);
   if (forced) ++stats_.forced_revocations; else ++stats_.planned_returns;
 }
 
 void Engine::Poll() {
+  auto wall0 = std::chrono::steady_clock::now();
   const uint64_t now = host_->NowNs();
   double host_now = 0;
   for (auto& gp : guests_) {
@@ -162,61 +199,80 @@ void Engine::Poll() {
   // Leases the host expired on its own (lulld was late) are forgotten here.
   for (auto it = leases_.begin(); it != leases_.end();) {
     if (it->second.info.expires_ns <= now) {
-      if (G* g = FindG(it->second.info.donor)) {
-        g->lent_cpu = std::max(0.0, g->lent_cpu - it->second.info.cpus);
-        g->lent_mem = std::max(0.0, g->lent_mem - it->second.info.mem_gib);
-      }
-      if (Task* t = tasks_->Find(it->second.info.task)) t->leases = std::max(0, t->leases - 1);
+      Forget(it->second.info);
       it = leases_.erase(it);
     } else {
       ++it;
     }
   }
+  bool host_closed = false;
   if (now >= next_control_ns_) {
-    Control();
-    next_control_ns_ += static_cast<uint64_t>(cfg_.control_period_s * kNs);
+    CloseHost(now);
+    next_control_ns_ += period_ns_;
+    host_closed = true;
   }
+  // The guests whose interval ends now, in phase order, at most `budget` of them: with
+  // evenly spread phases ceil(n*dt/P) are due per step; a late step catches up over the
+  // following ones rather than doing a whole interval's forecasting at once.
+  const size_t n = guests_.size();
+  if (n) {
+    const uint64_t dt = now > last_poll_ns_ ? now - last_poll_ns_ : 0;
+    const uint64_t budget = (static_cast<uint64_t>(n) * dt + period_ns_ - 1) / period_ns_ + 1;
+    for (uint64_t k = 0; k < budget; ++k) {
+      G& g = *guests_[cursor_];
+      if (g.next_close_ns > now) break;
+      CloseGuest(g, now);
+      g.next_close_ns += period_ns_;
+      cursor_ = (cursor_ + 1) % n;
+    }
+  }
+  last_poll_ns_ = now;
+  Dispatch(now, host_closed);
+  stats_.last_control_wall_us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - wall0).count();
 }
 
 // Lull watches the host's headroom every poll: when the guests' demand climbs to within
 // the reserve of what the leases leave them, it returns the largest leases before any
 // guest has to wait (a planned return, not a violation).
 void Engine::ShedBeforeContention(double host_now) {
-  double lent = 0;
-  for (const auto& [id, l] : leases_) lent += l.info.cpus;
-  double over = host_now + lent - (host_->PhysicalCpus() - cfg_.host_reserve_cpus);
+  double over = host_now + lent_total_ - (host_->PhysicalCpus() - cfg_.host_reserve_cpus);
   if (over <= 0 || leases_.empty()) return;
-  std::vector<std::pair<double, uint64_t>> by_size;
+  ReturnLargest(over, false);
+  grants_blocked_ = true;  // the host is near its peak: nothing new until it closes
+}
+
+// Ends the largest leases until `cpus` are freed (host-wide shortfalls: any donor will do,
+// and the fewest leases end).
+void Engine::ReturnLargest(double cpus, bool forced) {
+  auto& by_size = scratch_sizes_;
+  by_size.clear();
   for (auto& [id, l] : leases_) by_size.push_back({l.info.cpus, id});
   std::sort(by_size.rbegin(), by_size.rend());
   double freed = 0;
   for (auto& [c, id] : by_size) {
-    if (freed >= over) break;
+    if (freed >= cpus) break;
     freed += c;
-    EndLease(id, false);
+    EndLease(id, forced);
   }
 }
 
+// What the host can lend in total over the coming interval, leases included.
 double Engine::HostHeadroom(uint64_t now) {
-  const double cap = host_->PhysicalCpus();
-  const uint64_t next = now + static_cast<uint64_t>(cfg_.control_period_s * kNs);
-  double demand = cap;
-  switch (cfg_.policy) {
-    case Policy::kNone: return 0;
-    case Policy::kReactive: demand = host_last_mean_; break;
-    case Policy::kOracle: demand = future_->MaxHostCpu(now, next); break;
-    case Policy::kLull: {
-      // The host's predicted peak at the quantile its learned threshold asks for.
-      demand = QuantileAt(host_model_->Forecast(cfg_.window_periods), host_tuner_.base()) * cap;
-      break;
-    }
+  if (cfg_.policy != Policy::kOracle) return host_headroom_;
+  // The oracle checks every grant and renewal against the host's exact peak over the
+  // coming interval, so leases decided at different phases never overlap a peak.
+  if (oracle_headroom_ns_ != now) {
+    double demand = future_->MaxHostCpu(now, now + period_ns_);
+    oracle_headroom_ = std::max(0.0, host_->PhysicalCpus() - demand - cfg_.host_reserve_cpus);
+    oracle_headroom_ns_ = now;
   }
-  return std::max(0.0, cap - demand - cfg_.host_reserve_cpus);
+  return oracle_headroom_;
 }
 
 void Engine::Lendable(G& g, double host_load, uint64_t now, double* cpu, double* mem) {
   const double v = g.info.vcpus, mmax = g.info.mem_max_gib;
-  const uint64_t next = now + static_cast<uint64_t>(cfg_.control_period_s * kNs);
+  const uint64_t next = now + period_ns_;
   *cpu = *mem = 0;
   switch (cfg_.policy) {
     case Policy::kNone: return;
@@ -253,108 +309,140 @@ void Engine::Lendable(G& g, double host_load, uint64_t now, double* cpu, double*
   *mem = std::max(0.0, Floor05(*mem));
 }
 
-void Engine::Control() {
-  auto wall0 = std::chrono::steady_clock::now();
-  const uint64_t now = host_->NowNs();
+// The host's own interval (phase 0): its forecast, its learned threshold, the headroom
+// every policy caps its leases by, and the tasks' priorities.
+void Engine::CloseHost(uint64_t now) {
   ++stats_.control_periods;
-  // 1. Close the period: profile, score, and learn.
-  for (auto& gp : guests_) {
-    G& g = *gp;
-    double mean = g.n ? g.sum_cpu / g.n : g.last_cpu;
-    double peak_util = g.n ? g.peak_cpu / g.info.vcpus : std::nan("");
-    // Only lull acts on forecasts; the baselines run without the profilers' cost.
-    if (cfg_.policy == Policy::kLull) g.prof->Observe(peak_util, g.peak_mem / g.info.mem_max_gib);
-    if (g.leased) g.tuner.Record(g.violated, g.cost);
-    g.last_mean_cpu = mean;
-    g.leased = g.lent_cpu > 0 || g.lent_mem > 0;
-    g.violated = false;
-    g.cost = 0;
-    g.thr_used = 0;
-  }
   host_last_mean_ = host_n_ ? host_sum_ / host_n_ : 0;
-  if (cfg_.policy == Policy::kLull) (void)host_model_->Observe(host_peak_ / host_->PhysicalCpus());
-  const double host_load = host_model_->Forecast(cfg_.window_periods).p95;
-  stats_.host_load = host_load;
+  const double cap = host_->PhysicalCpus();
+  if (cfg_.policy == Policy::kLull) (void)host_model_->Observe(host_peak_ / cap);
+  host_load_ = host_model_->Forecast(cfg_.window_periods).p95;
+  stats_.host_load = host_load_;
   if (host_leased_) host_tuner_.Record(host_violated_, 0);
   host_violated_ = false;
+  double demand = cap;
+  switch (cfg_.policy) {
+    case Policy::kNone: demand = cap + cfg_.host_reserve_cpus; break;
+    case Policy::kReactive: demand = host_last_mean_; break;
+    case Policy::kOracle: demand = future_->MaxHostCpu(now, now + period_ns_); break;
+    case Policy::kLull:
+      // The host's predicted peak at the quantile its learned threshold asks for.
+      demand = QuantileAt(host_model_->Forecast(cfg_.window_periods), host_tuner_.base()) * cap;
+      break;
+  }
+  host_headroom_ = std::max(0.0, cap - demand - cfg_.host_reserve_cpus);
+  // The host's cap holds from now on: what it no longer covers is returned at once, not
+  // at the donors' own closes (which may be up to an interval away).
+  if (lent_total_ > HostHeadroom(now) + 1e-9) ReturnLargest(lent_total_ - HostHeadroom(now), false);
+  double lendable = 0;
+  for (const auto& gp : guests_) lendable += gp->lendable_cpu;
+  stats_.lendable_cpus = lendable;
+  stats_.host_headroom = HostHeadroom(now);
+  stats_.sum_lendable += lendable;
+  stats_.sum_headroom += stats_.host_headroom;
+  double left = 0;
+  for (const auto& gp : guests_) left += gp->lc;
+  tasks_->Reprioritize(now, std::min(left, std::max(0.0, HostLeft(now))));
+  host_leased_ = !leases_.empty();
+  host_peak_ = host_sum_ = 0;
+  host_n_ = 0;
+  grants_blocked_ = false;
+}
 
-  // 2. What each guest can lend now, capped by the host's headroom.
-  size_t n = guests_.size();
-  std::vector<double> lc(n), lm(n);
-  for (size_t i = 0; i < n; ++i) Lendable(*guests_[i], host_load, now, &lc[i], &lm[i]);
-  double host_left = HostHeadroom(now);
-  stats_.lendable_cpus = 0;
-  for (double x : lc) stats_.lendable_cpus += x;
-  stats_.host_headroom = host_left;
-  stats_.sum_lendable += stats_.lendable_cpus;
-  stats_.sum_headroom += host_left;
-
-  // 3. Renew what still fits; return the rest (a planned return, not a violation).
-  const uint64_t expires = now + static_cast<uint64_t>(cfg_.lease_period_s * kNs);
-  for (size_t i = 0; i < n; ++i) {
-    G& g = *guests_[i];
-    std::vector<uint64_t> mine;
-    for (auto& [id, l] : leases_) if (l.info.donor == g.info.domid) mine.push_back(id);
-    if (mine.empty()) continue;
-    bool fits = lc[i] + 1e-9 >= g.lent_cpu && lm[i] + 1e-9 >= g.lent_mem && host_left + 1e-9 >= g.lent_cpu;
-    for (uint64_t id : mine) {
+// One guest's interval ends: profile, score, learn, decide the next interval, and renew
+// what still fits (the rest is returned: a planned return, not a violation).
+void Engine::CloseGuest(G& g, uint64_t now) {
+  g.closed_ns = now;
+  double mean = g.n ? g.sum_cpu / g.n : g.last_cpu;
+  double peak_util = g.n ? g.peak_cpu / g.info.vcpus : std::nan("");
+  // Only lull acts on forecasts; the baselines run without the profilers' cost.
+  if (cfg_.policy == Policy::kLull) g.prof->Observe(peak_util, g.peak_mem / g.info.mem_max_gib);
+  if (g.leased) g.tuner.Record(g.violated, g.cost);
+  g.last_mean_cpu = mean;
+  g.violated = false;
+  g.cost = 0;
+  g.thr_used = 0;
+  double lc = 0, lm = 0;
+  Lendable(g, host_load_, now, &lc, &lm);
+  g.lendable_cpu = lc;
+  if (!g.leases.empty()) {
+    const uint64_t expires = now + static_cast<uint64_t>(cfg_.lease_period_s * kNs);
+    bool fits = lc + 1e-9 >= g.lent_cpu && lm + 1e-9 >= g.lent_mem && HostLeft(now) + 1e-9 >= 0;
+    scratch_ids_.assign(g.leases.begin(), g.leases.end());
+    for (uint64_t id : scratch_ids_) {
       L& l = leases_[id];
       if (fits || (l.info.manual && cfg_.policy != Policy::kNone)) {
         if (host_->RenewLease(id, expires).ok()) { l.info.expires_ns = expires; continue; }
       }
       EndLease(id, false);
     }
-    if (fits) host_left -= g.lent_cpu;
-    lc[i] = std::max(0.0, lc[i] - g.lent_cpu);
-    lm[i] = std::max(0.0, lm[i] - g.lent_mem);
+    scratch_ids_.clear();
   }
+  g.lc = std::max(0.0, lc - g.lent_cpu);
+  g.lm = std::max(0.0, lm - g.lent_mem);
+  if (g.lc >= cfg_.min_lend_cpus && !g.is_donor) {
+    g.is_donor = true;
+    donors_.push_back(g.index);
+  }
+  g.leased = g.lent_cpu > 0 || g.lent_mem > 0;
+  if (hook_ && (traced_.empty() || std::find(traced_.begin(), traced_.end(), g.info.domid) != traced_.end())) {
+    Prediction p = g.prof->Cpu();
+    hook_(PeriodRecord{now / kNs, g.info.domid, g.last_mean_cpu, g.peak_cpu, p.p50 * g.info.vcpus,
+                       p.p95 * g.info.vcpus, g.lent_cpu, g.revocations});
+  }
+  g.peak_cpu = g.sum_cpu = g.peak_mem = 0;
+  g.n = 0;
+  g.revocations = 0;
+}
 
-  // 4. Lease what is left to the highest-priority tasks that fit.
-  double lendable_total = 0;
-  for (double x : lc) lendable_total += x;
-  tasks_->Reprioritize(now, std::min(lendable_total, host_left));
+// Lease what the donors have left to the highest-priority tasks that fit, each task from
+// the donor with the most lendable CPU that also has its memory. New leases are decided
+// on fresh information only: from the donors whose interval closed in this step (their
+// forecast was just made), and from every donor when the host's own interval closes
+// (its headroom was just re-forecast). A lease granted from a decision up to an interval
+// old was measured to cost more revocations (PlanetLab: 3x the unmet demand).
+void Engine::Dispatch(uint64_t now, bool all) {
+  // Donors that have nothing left drop out of the list (it only grows at a close).
+  for (size_t k = 0; k < donors_.size();) {
+    G& g = *guests_[donors_[k]];
+    if (g.lc >= cfg_.min_lend_cpus) { ++k; continue; }
+    g.is_donor = false;
+    donors_[k] = donors_.back();
+    donors_.pop_back();
+  }
+  if (donors_.empty() || grants_blocked_) return;
+  double host_left = HostLeft(now);
+  if (host_left < cfg_.min_lend_cpus) return;
+  const uint64_t expires = now + static_cast<uint64_t>(cfg_.lease_period_s * kNs);
   for (Task* t : tasks_->Pending()) {
     if (host_left < cfg_.min_lend_cpus) break;
     if (t->arrival_ns > now || t->leases > 0) continue;
-    size_t best = n;
-    for (size_t i = 0; i < n; ++i) {
-      if (lc[i] < cfg_.min_lend_cpus || lm[i] + 1e-9 < t->mem_gib) continue;
-      if (best == n || lc[i] > lc[best]) best = i;
+    G* best = nullptr;
+    for (size_t i : donors_) {
+      G& g = *guests_[i];
+      if (!all && g.closed_ns != now) continue;  // a decision made earlier: wait
+      if (g.lc < cfg_.min_lend_cpus || g.lm + 1e-9 < t->mem_gib) continue;
+      if (!best || g.lc > best->lc || (g.lc == best->lc && g.index < best->index)) best = &g;
     }
-    if (best == n) continue;
-    G& g = *guests_[best];
-    double cpus = Floor05(std::min({lc[best], static_cast<double>(t->max_cpus), host_left}));
+    if (!best) continue;
+    G& g = *best;
+    double cpus = Floor05(std::min({g.lc, static_cast<double>(t->max_cpus), host_left}));
     if (cpus < cfg_.min_lend_cpus) continue;
     LeaseGrant grant{next_lease_++, g.info.domid, cpus, t->mem_gib, expires};
     if (!host_->InstallLease(grant).ok()) continue;
     leases_[grant.id] = L{LeaseInfo{grant.id, g.info.domid, t->id, cpus, t->mem_gib, now, expires, false}, now};
+    g.leases.push_back(grant.id);
     t->leases++;
     g.lent_cpu += cpus;
     g.lent_mem += t->mem_gib;
-    lc[best] -= cpus;
-    lm[best] -= t->mem_gib;
+    g.leased = true;
+    g.lc -= cpus;
+    g.lm -= t->mem_gib;
+    lent_total_ += cpus;
     host_left -= cpus;
     ++stats_.leases_granted;
   }
-
-  host_leased_ = !leases_.empty();
-  // 5. Report the period.
-  for (auto& gp : guests_) {
-    G& g = *gp;
-    g.leased = g.lent_cpu > 0 || g.lent_mem > 0;
-    if (hook_ && (traced_.empty() || std::find(traced_.begin(), traced_.end(), g.info.domid) != traced_.end())) {
-      Prediction p = g.prof->Cpu();
-      hook_(PeriodRecord{now / kNs, g.info.domid, g.last_mean_cpu, g.peak_cpu, p.p50 * g.info.vcpus,
-                         p.p95 * g.info.vcpus, g.lent_cpu, g.revocations});
-    }
-    g.peak_cpu = g.sum_cpu = g.peak_mem = 0;
-    g.n = 0;
-    g.revocations = 0;
-  }
-  host_peak_ = host_sum_ = 0;
-  host_n_ = 0;
-  stats_.last_control_wall_us =
-      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - wall0).count();
+  host_leased_ = host_leased_ || !leases_.empty();
 }
 
 void Engine::OnPressure(const PressureEvent& ev) {
@@ -363,25 +451,20 @@ void Engine::OnPressure(const PressureEvent& ev) {
   if (ev.kind == PressureKind::kHost) {
     // Guests wait for CPU: free the largest leases until the shortfall is covered; the
     // host's threshold learns from it.
-    std::vector<std::pair<double, uint64_t>> by_size;
-    for (auto& [id, l] : leases_) by_size.push_back({l.info.cpus, id});
-    std::sort(by_size.rbegin(), by_size.rend());
-    double freed = 0;
-    for (auto& [c, id] : by_size) {
-      if (freed >= ev.shortfall) break;
-      freed += c;
-      EndLease(id, true);
-    }
+    ReturnLargest(ev.shortfall, true);
     host_violated_ = true;
     ++stats_.host_pressure_events;
+    grants_blocked_ = true;  // the host's headroom was wrong: nothing new until it closes
     return;
   }
   G* g = FindG(ev.domid);
   if (!g) return;
-  std::vector<uint64_t> mine;
-  for (auto& [id, l] : leases_) if (l.info.donor == ev.domid) mine.push_back(id);
-  if (mine.empty()) return;
-  for (uint64_t id : mine) EndLease(id, true);
+  if (g->leases.empty()) return;
+  scratch_ids_.assign(g->leases.begin(), g->leases.end());
+  for (uint64_t id : scratch_ids_) EndLease(id, true);
+  scratch_ids_.clear();
+  // Its prediction was wrong: it lends nothing more until its interval closes.
+  g->lc = g->lm = 0;
   g->violated = true;
   g->cost += ev.shortfall;
   g->revocations++;
@@ -401,9 +484,14 @@ Status Engine::Lend(DomId donor, uint64_t task, double cpus, double mem, uint64_
   Status s = host_->InstallLease(grant);
   if (!s.ok()) return s;
   leases_[grant.id] = L{LeaseInfo{grant.id, donor, task, cpus, mem, now, expires, true}, now};
+  g->leases.push_back(grant.id);
   t->leases++;
   g->lent_cpu += cpus;
   g->lent_mem += mem;
+  g->leased = true;
+  g->lc = std::max(0.0, g->lc - cpus);
+  g->lm = std::max(0.0, g->lm - mem);
+  lent_total_ += cpus;
   ++stats_.leases_granted;
   if (lease_id) *lease_id = grant.id;
   return Status::Ok();

@@ -165,4 +165,26 @@ std::string CheckTargets(const std::vector<PolicyResult>& rs) {
   return miss;
 }
 
+void Progress::Update(double fraction, const char* label) {
+  const double f = fraction < 0 ? 0 : fraction > 1 ? 1 : fraction;
+  const int pct = static_cast<int>(f * 100);
+  if (tty_) {
+    int bar = static_cast<int>(f * 40);
+    std::fprintf(out_, "\r[%-40s] %3d%%  %-8s", std::string(static_cast<size_t>(bar), '#').c_str(), pct, label);
+    std::fflush(out_);
+    return;
+  }
+  if (last_pct_ >= 0 && pct / step_ == last_pct_ / step_) return;
+  std::fprintf(out_, "progress %3d%% %s\n", pct / step_ * step_, label);
+  std::fflush(out_);
+  last_pct_ = pct;
+  ++lines_;
+}
+
+void Progress::Done() {
+  if (tty_) std::fprintf(out_, "\r[%-40s] 100%%          \n", std::string(40, '#').c_str());
+  else if (last_pct_ < 100) { std::fprintf(out_, "progress 100%% done\n"); ++lines_; last_pct_ = 100; }
+  std::fflush(out_);
+}
+
 }  // namespace lull::dom0

@@ -7,6 +7,7 @@
 // was handed out and when tasks completed.
 #pragma once
 
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
@@ -62,5 +63,24 @@ double Percentile(std::vector<double> v, double q);
 // demand unmet, as the built-in workload does on 16 CPUs. Traces differ wildly in how
 // busy their VMs are.
 int AutoHostCpus(const Workload& w);
+
+// The progress of a long run (make run). On a terminal a bar redrawn in place; anywhere
+// else (a log file, CI, a pipe) one line each time another `step_pct` percent is done,
+// so a captured log holds a handful of lines, not thousands of carriage returns.
+class Progress {
+ public:
+  Progress(std::FILE* out, bool tty, int step_pct = 10) : out_(out), tty_(tty), step_(step_pct < 1 ? 1 : step_pct) {}
+  // `fraction` of the whole run is done, currently in `label`.
+  void Update(double fraction, const char* label);
+  void Done();
+  int lines() const { return lines_; }  // lines written (non-terminal mode)
+
+ private:
+  std::FILE* out_;
+  bool tty_;
+  int step_;
+  int last_pct_ = -1;   // last percentage printed (non-terminal)
+  int lines_ = 0;
+};
 
 }  // namespace lull::dom0

@@ -5,6 +5,7 @@
 //                                            a table and a CSV for the plot
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -58,14 +59,8 @@ int Compare(const LulldConfig& cfg, bool progress) {
   };
   const char* names4[] = {"none", "reactive", "lull", "oracle"};
   int current = 0;
-  if (progress) {
-    rc.progress = [&](double f) {
-      double all = (current + f) / 4.0;
-      int bar = static_cast<int>(all * 40);
-      std::fprintf(stderr, "\r[%-40s] %3.0f%%  %-8s", std::string(static_cast<size_t>(bar), '#').c_str(), all * 100, names4[current]);
-      std::fflush(stderr);
-    };
-  }
+  Progress bar(stderr, isatty(fileno(stderr)) != 0);  // a line per 10 % when not a terminal
+  if (progress) rc.progress = [&](double f) { bar.Update((current + f) / 4.0, names4[current]); };
   std::printf("lulld: %zu guests on a %d-CPU host, %.1f simulated hours, workload %s, forecaster %s\n",
               w.guests.size(), rc.host.pcpus, w.duration_s / 3600.0,
               cfg.trace.empty() ? "built-in" : cfg.trace.c_str(), "lull::forecast::SeriesForecaster");
@@ -76,7 +71,7 @@ int Compare(const LulldConfig& cfg, bool progress) {
     results.push_back(r);
     ++current;
   }
-  if (progress) std::fprintf(stderr, "\r[%-40s] 100%%          \n", std::string(40, '#').c_str());
+  if (progress) bar.Done();
   csv.close();
   std::string table = FormatTable(results);
   std::printf("\n%s", table.c_str());

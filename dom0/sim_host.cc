@@ -26,8 +26,82 @@ SimHost::SimHost(const SimHostConfig& cfg, const Workload* w) : cfg_(cfg), w_(w)
     g.maxmem_gib = s.info.mem_max_gib;
     g.balloon_gib = s.info.mem_max_gib;
     g.rs.resize(static_cast<size_t>(s.info.vcpus));
+    g.vcpu_affinity.resize(static_cast<size_t>(s.info.vcpus));
     index_[g.info.domid] = guests_.size();
     guests_.push_back(std::move(g));
+  }
+  pcpu_pool_.assign(static_cast<size_t>(std::max(0, cfg_.pcpus)), 0);
+  UpdatePlacement();
+  table_status_ = OpenLeaseTable(guests_.size());
+}
+
+// A lull region with a lease table of 8 entries per guest (64 .. 4096), in a memfd.
+Status SimHost::OpenLeaseTable(size_t guests) {
+  lull_shm_geom geom{1, LULL_RING_MIN_CAP, LULL_RING_MIN_CAP,
+                     static_cast<uint32_t>(std::clamp<size_t>(guests * 8, 64, LULL_MAX_LEASES))};
+  const uint64_t bytes = lull_shm_size(&geom);
+  int rc = lull::shm::Segment::CreateMemfd(bytes, false, &table_mem_);
+  if (rc < 0) return Status::IoError("lease table: memfd of " + std::to_string(bytes) + " bytes: errno " + std::to_string(-rc));
+  if ((rc = lull_shm_format(table_mem_.data(), table_mem_.size(), &geom, 1)) < 0 ||
+      (rc = lull_shm_attach(table_mem_.data(), table_mem_.size(), &table_)) < 0)
+    return Status::Internal("lease table: format/attach failed: errno " + std::to_string(-rc));
+  for (uint32_t i = geom.n_leases; i > 0; --i) free_slots_.push_back(i - 1);
+  return Status::Ok();
+}
+
+// The scheduler model's read of the lease table, every slice: only entries that read
+// consistently, validate, and are ACTIVE at this time take CPUs from their lender.
+void SimHost::ReadLeaseTable() {
+  for (auto& g : guests_) g.lent_cpu = 0;
+  for (uint32_t i = 0; i < slots_used_; ++i) {
+    const lull_lease* e = lull_shm_lease(&table_, i);
+    lull_lease_val v{};
+    if (lull_lease_read(e, &v) < 0) { ++stats_.lease_entries_rejected; continue; }
+    if (lull_lease_effective(e, &v, now_ns_) != LULL_LEASE_ACTIVE) continue;
+    Guest* g = Find(v.lender);
+    if (!g) { ++stats_.lease_entries_rejected; continue; }
+    // 300 credits per 30 ms slice = one pCPU.
+    g->lent_cpu += v.credit / 300.0;
+  }
+}
+
+Status SimHost::WriteEntry(const Lease& l, bool active) {
+  lull_lease* e = lull_shm_lease(&table_, l.slot);
+  if (!e) return Status::Internal("lease table slot " + std::to_string(l.slot) + " out of range");
+  lull_lease_val v{};
+  v.state = active ? LULL_LEASE_ACTIVE : LULL_LEASE_FREE;
+  if (active) {
+    v.id = l.g.id;
+    v.lender = static_cast<uint16_t>(l.g.donor);
+    v.borrower = static_cast<uint16_t>(cfg_.task_domid);
+    v.credit = static_cast<uint32_t>(std::lround(l.g.cpus * 300.0));
+    v.expires_ns = l.g.expires_ns;
+    v.granted_ns = l.installed_ns;
+  }
+  lull_lease_write(e, &v);
+  // Xen re-reads the entry on LULL_CMD_LEASE_CHANGED; the model re-reads the table.
+  ReadLeaseTable();
+  return Status::Ok();
+}
+
+lull_lease* SimHost::LeaseEntry(uint64_t id) const {
+  auto it = leases_.find(id);
+  return it == leases_.end() ? nullptr : lull_shm_lease(&table_, it->second.slot);
+}
+
+// Recomputes every guest's allowed pCPUs after an affinity or cpupool change.
+void SimHost::UpdatePlacement() {
+  placed_ = false;
+  for (auto& g : guests_) {
+    g.allowed.clear();
+    for (int c = 0; c < cfg_.pcpus; ++c) {
+      if (pcpu_pool_[static_cast<size_t>(c)] != g.pool) continue;
+      bool any = false;
+      for (const auto& a : g.vcpu_affinity)
+        any = any || a.empty() || std::find(a.begin(), a.end(), c) != a.end();
+      if (any) g.allowed.push_back(c);
+    }
+    if (static_cast<int>(g.allowed.size()) != cfg_.pcpus) placed_ = true;
   }
 }
 
@@ -46,6 +120,10 @@ double SimHost::Entitled(const Guest& g) const {
   return e;
 }
 
+double SimHost::Usable(const Guest& g) const {
+  return std::min(Entitled(g), static_cast<double>(g.allowed.size()));
+}
+
 double SimHost::Entitlement(DomId d) const { auto* g = Find(d); return g ? Entitled(*g) : 0; }
 double SimHost::BalloonTarget(DomId d) const { auto* g = Find(d); return g ? g->balloon_gib : 0; }
 SchedParams SimHost::Sched(DomId d) const { auto* g = Find(d); return g ? g->sched : SchedParams{}; }
@@ -57,38 +135,109 @@ uint64_t SimHost::TickPhaseNs(size_t gi) const {
   return static_cast<uint64_t>(u * cfg_.tick_ms * 1e6) + 1;
 }
 
+namespace {
+// Weighted water-filling of `avail` over requests (limit, weight): each gets at most its
+// limit, and what a satisfied request leaves is shared by the others' weights. Results
+// go to grant[slot].
+struct Request { double lim; double weight; size_t slot; };
+void WaterFill(std::vector<Request>* reqs, double avail, std::vector<double>* grant) {
+  std::sort(reqs->begin(), reqs->end(),
+            [](const Request& a, const Request& b) { return a.lim / a.weight < b.lim / b.weight; });
+  double wsum = 0;
+  for (const auto& r : *reqs) wsum += r.weight;
+  for (const auto& r : *reqs) {
+    double a = std::min(r.lim, avail * r.weight / wsum);
+    (*grant)[r.slot] = a;
+    avail -= a;
+    wsum -= r.weight;
+  }
+}
+}  // namespace
+
 // Weighted water-filling over the capacity left after leases: a credit scheduler with
 // weights converges to this share when every domain is runnable.
 void SimHost::Allocate(std::vector<double>* alloc, const std::vector<double>& want) const {
   double lent = 0;
-  for (const auto& [id, l] : leases_) lent += l.g.cpus;
+  for (const auto& g : guests_) lent += g.lent_cpu;  // as read from the lease table
   double avail = std::max(0.0, cfg_.pcpus - lent);
   size_t n = guests_.size();
   std::vector<double> lim(n);
   double total = 0;
-  for (size_t i = 0; i < n; ++i) { lim[i] = std::min(want[i], Entitled(guests_[i])); total += lim[i]; }
+  for (size_t i = 0; i < n; ++i) { lim[i] = std::min(want[i], Usable(guests_[i])); total += lim[i]; }
   alloc->assign(n, 0);
+  if (placed_) return AllocatePlaced(alloc, lim, avail);
   if (total <= avail + kEps) { *alloc = lim; return; }
-  std::vector<size_t> idx(n);
-  std::iota(idx.begin(), idx.end(), 0);
-  std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
-    return lim[a] / guests_[a].sched.weight < lim[b] / guests_[b].sched.weight;
-  });
-  double wsum = 0;
-  for (size_t i : idx) wsum += guests_[i].sched.weight;
-  for (size_t i : idx) {
-    double share = avail * guests_[i].sched.weight / wsum;
-    double a = std::min(lim[i], share);
-    (*alloc)[i] = a;
-    avail -= a;
-    wsum -= guests_[i].sched.weight;
+  std::vector<Request> reqs(n);
+  for (size_t i = 0; i < n; ++i) reqs[i] = {lim[i], static_cast<double>(guests_[i].sched.weight), i};
+  WaterFill(&reqs, avail, alloc);
+}
+
+// Weighted max-min fair shares when guests are confined (progressive filling, as a
+// credit scheduler that balances vCPUs onto idle pCPUs converges to): every guest's
+// share rises with its weight until it has what it wants or a set of pCPUs it is
+// confined to is full. The sets checked are each guest's allowed set and the unions of
+// overlapping ones: exact for nested or disjoint sets (pinning, cpupools).
+void SimHost::AllocatePlaced(std::vector<double>* alloc, const std::vector<double>& lim, double avail) const {
+  const size_t n = guests_.size(), np = static_cast<size_t>(cfg_.pcpus), words = (np + 63) / 64;
+  if (np == 0) return;
+  using Mask = std::vector<uint64_t>;
+  auto subset = [&](const Mask& a, const Mask& b) {
+    for (size_t k = 0; k < words; ++k) if (a[k] & ~b[k]) return false;
+    return true;
+  };
+  std::vector<Mask> gm(n, Mask(words, 0)), sets;
+  for (size_t i = 0; i < n; ++i) {
+    for (int c : guests_[i].allowed) gm[i][static_cast<size_t>(c) / 64] |= 1ULL << (c % 64);
+    if (std::find(sets.begin(), sets.end(), gm[i]) == sets.end()) sets.push_back(gm[i]);
+  }
+  const size_t base = sets.size();
+  for (size_t a = 0; a < base; ++a)
+    for (size_t b = a + 1; b < base; ++b) {
+      Mask u(words);
+      bool overlap = false;
+      for (size_t k = 0; k < words; ++k) { u[k] = sets[a][k] | sets[b][k]; overlap |= (sets[a][k] & sets[b][k]) != 0; }
+      if (overlap && std::find(sets.begin(), sets.end(), u) == sets.end()) sets.push_back(u);
+    }
+  struct Limit { double cap; std::vector<size_t> members; };
+  std::vector<Limit> limits;
+  for (const auto& m : sets) {
+    size_t count = 0;
+    for (uint64_t w : m) count += static_cast<size_t>(__builtin_popcountll(w));
+    Limit l{avail * static_cast<double>(count) / static_cast<double>(np), {}};
+    for (size_t i = 0; i < n; ++i) if (subset(gm[i], m)) l.members.push_back(i);
+    limits.push_back(std::move(l));
+  }
+  std::vector<double>& x = *alloc;
+  std::vector<char> frozen(n);
+  for (size_t i = 0; i < n; ++i) frozen[i] = lim[i] <= kEps;
+  for (size_t round = 0; round <= n + limits.size(); ++round) {
+    double delta = -1;
+    for (size_t i = 0; i < n; ++i) {
+      if (frozen[i]) continue;
+      double d = (lim[i] - x[i]) / guests_[i].sched.weight;
+      if (delta < 0 || d < delta) delta = d;
+    }
+    if (delta < 0) break;  // everyone is frozen
+    for (const auto& l : limits) {
+      double used = 0, w = 0;
+      for (size_t i : l.members) { used += x[i]; if (!frozen[i]) w += guests_[i].sched.weight; }
+      if (w > 0) delta = std::min(delta, std::max(0.0, l.cap - used) / w);
+    }
+    for (size_t i = 0; i < n; ++i) if (!frozen[i]) x[i] += delta * guests_[i].sched.weight;
+    for (size_t i = 0; i < n; ++i) if (x[i] >= lim[i] - kEps) frozen[i] = 1;
+    for (const auto& l : limits) {
+      double used = 0;
+      for (size_t i : l.members) used += x[i];
+      if (used >= l.cap - kEps) for (size_t i : l.members) frozen[i] = 1;
+    }
   }
 }
 
 void SimHost::Restore(const Lease& l) {
   Guest* g = Find(l.g.donor);
+  (void)WriteEntry(l, false);  // the lender's CPUs come back through the table
+  free_slots_.push_back(l.slot);
   if (!g) return;
-  g->lent_cpu = std::max(0.0, g->lent_cpu - l.g.cpus);
   g->lent_mem = std::max(0.0, g->lent_mem - l.g.mem_gib);
   g->balloon_gib = std::min(g->maxmem_gib, g->balloon_gib + l.g.mem_gib);
 }
@@ -113,6 +262,8 @@ void SimHost::Step() {
       ++it;
     }
   }
+  // The slice's read of the lease table: what every lender has lent right now.
+  ReadLeaseTable();
 
   // 2. Demand for this step, and the allocation under the current leases.
   std::vector<double> want(n), mem(n), before, after;
@@ -128,7 +279,7 @@ void SimHost::Step() {
   // 3. Pressure events, in time order, each delivered at its tick.
   std::vector<PressureEvent> events;
   double lent_total = 0;
-  for (const auto& [id, l] : leases_) lent_total += l.g.cpus;
+  for (const auto& g : guests_) lent_total += g.lent_cpu;
   double served_total = 0;
   size_t most_waiting = n;
   double most_wait = 0;
@@ -140,12 +291,12 @@ void SimHost::Step() {
     if (g.lent_mem > 0 && mem[i] > g.balloon_gib + kEps)
       events.push_back({PressureKind::kMemory, g.info.domid, start + TickPhaseNs(i), mem[i] - g.balloon_gib});
     served_total += before[i];
-    double waiting = std::min(want[i], ent) - before[i];
+    double waiting = std::min(want[i], Usable(g)) - before[i];
     if (waiting > most_wait) { most_wait = waiting; most_waiting = i; }
   }
   if (lent_total > 0 && most_waiting < n && most_wait > 1e-6) {
     double short_total = 0;
-    for (size_t i = 0; i < n; ++i) short_total += std::min(want[i], Entitled(guests_[i])) - before[i];
+    for (size_t i = 0; i < n; ++i) short_total += std::min(want[i], Usable(guests_[i])) - before[i];
     events.push_back({PressureKind::kHost, guests_[most_waiting].info.domid,
                       start + TickPhaseNs(most_waiting), short_total});
   }
@@ -249,10 +400,52 @@ Status SimHost::SetAffinity(DomId d, int vcpu, const std::vector<int>& pcpus) {
   if (!g) return Status::NotFound("domain " + std::to_string(d) + " does not exist");
   if (vcpu < 0 || vcpu >= g->info.vcpus)
     return Status::InvalidArgument("vcpu " + std::to_string(vcpu) + " out of range");
-  for (int c : pcpus)
+  bool in_pool = pcpus.empty();
+  for (int c : pcpus) {
     if (c < 0 || c >= cfg_.pcpus) return Status::InvalidArgument("pcpu " + std::to_string(c) + " out of range");
-  if (!pcpus.empty()) g->affinity_first = pcpus;
+    in_pool = in_pool || pcpu_pool_[static_cast<size_t>(c)] == g->pool;
+  }
+  if (!in_pool)
+    return Status::InvalidArgument("affinity of domain " + std::to_string(d) + " vcpu " + std::to_string(vcpu) +
+                                   " has no pCPU in its cpupool " + std::to_string(g->pool));
+  g->vcpu_affinity[static_cast<size_t>(vcpu)] = pcpus;  // empty = every pCPU
+  UpdatePlacement();
   return Status::Ok();
+}
+
+Status SimHost::CreateCpupool(int pool, const std::vector<int>& pcpus) {
+  if (pool <= 0) return Status::InvalidArgument("cpupool " + std::to_string(pool) + ": must be > 0 (0 is the default pool)");
+  if (pcpus.empty()) return Status::InvalidArgument("cpupool " + std::to_string(pool) + ": no pCPUs");
+  for (int p : pcpu_pool_)
+    if (p == pool) return Status::AlreadyExists("cpupool " + std::to_string(pool) + " exists");
+  int left = 0;
+  for (int p : pcpu_pool_) left += p == 0;
+  for (int c : pcpus) {
+    if (c < 0 || c >= cfg_.pcpus) return Status::InvalidArgument("pcpu " + std::to_string(c) + " out of range");
+    if (pcpu_pool_[static_cast<size_t>(c)] != 0)
+      return Status::InvalidArgument("pcpu " + std::to_string(c) + " is not free (in cpupool " +
+                                     std::to_string(pcpu_pool_[static_cast<size_t>(c)]) + ")");
+  }
+  if (left - static_cast<int>(pcpus.size()) < 1) return Status::InvalidArgument("cpupool 0 must keep a pCPU");
+  for (int c : pcpus) pcpu_pool_[static_cast<size_t>(c)] = pool;
+  UpdatePlacement();
+  return Status::Ok();
+}
+
+Status SimHost::MoveToCpupool(DomId d, int pool) {
+  Guest* g = Find(d);
+  if (!g) return Status::NotFound("domain " + std::to_string(d) + " does not exist");
+  if (std::find(pcpu_pool_.begin(), pcpu_pool_.end(), pool) == pcpu_pool_.end())
+    return Status::NotFound("cpupool " + std::to_string(pool) + " does not exist");
+  g->pool = pool;
+  for (auto& a : g->vcpu_affinity) a.clear();
+  UpdatePlacement();
+  return Status::Ok();
+}
+
+std::vector<int> SimHost::AllowedPcpus(DomId d) const {
+  const Guest* g = Find(d);
+  return g ? g->allowed : std::vector<int>{};
 }
 
 Status SimHost::SetBalloonTarget(DomId d, double gib) {
@@ -284,12 +477,19 @@ Status SimHost::InstallLease(const LeaseGrant& l) {
   if (l.mem_gib > g->balloon_gib - 0.25 + kEps)
     return Status::InvalidArgument("lease takes more memory than the donor's balloon allows");
   if (l.expires_ns <= now_ns_) return Status::InvalidArgument("lease expires in the past");
-  g->lent_cpu += l.cpus;
+  if (!table_status_.ok()) return table_status_;
+  if (l.donor >= LULL_DOMID_LIMIT || l.donor == cfg_.task_domid)
+    return Status::InvalidArgument("lease donor domain " + std::to_string(l.donor) +
+                                   " cannot be a lender in the lease table");
+  if (free_slots_.empty()) return Status::Unavailable("lease table full (" + std::to_string(table_.geom.n_leases) + " entries)");
+  Lease lease{l, now_ns_, free_slots_.back()};
+  free_slots_.pop_back();
+  slots_used_ = std::max(slots_used_, lease.slot + 1);
   g->lent_mem += l.mem_gib;
   g->balloon_gib -= l.mem_gib;
-  leases_[l.id] = Lease{l, now_ns_};
+  leases_[l.id] = lease;
   ++stats_.leases_installed;
-  return Status::Ok();
+  return WriteEntry(lease, true);
 }
 
 Status SimHost::RenewLease(uint64_t id, uint64_t expires_ns) {
@@ -297,7 +497,7 @@ Status SimHost::RenewLease(uint64_t id, uint64_t expires_ns) {
   if (it == leases_.end()) return Status::NotFound("lease " + std::to_string(id) + " is not active");
   if (expires_ns <= now_ns_) return Status::InvalidArgument("lease renewal expires in the past");
   it->second.g.expires_ns = expires_ns;
-  return Status::Ok();
+  return WriteEntry(it->second, true);
 }
 
 Status SimHost::RevokeLease(uint64_t id) {

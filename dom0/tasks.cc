@@ -31,9 +31,11 @@ Status TaskQueue::Add(Task t, uint64_t* id) {
   if (t.deadline_ns <= t.arrival_ns) return Status::InvalidArgument("task deadline must be after its arrival");
   if (t.id == 0) t.id = next_id_++;
   else next_id_ = std::max(next_id_, t.id + 1);
-  for (auto& x : tasks_) if (x.id == t.id) return Status::AlreadyExists("task " + std::to_string(t.id) + " exists");
+  if (index_.count(t.id)) return Status::AlreadyExists("task " + std::to_string(t.id) + " exists");
   if (id) *id = t.id;
+  index_[t.id] = tasks_.size();
   tasks_.push_back(std::move(t));
+  pending_dirty_ = true;
   return Status::Ok();
 }
 
@@ -42,6 +44,9 @@ Status TaskQueue::Cancel(uint64_t id) {
     if (it->id != id) continue;
     if (it->leases > 0) return Status::Unavailable("task " + std::to_string(id) + " is running; revoke its leases first");
     tasks_.erase(it);
+    index_.clear();
+    for (size_t i = 0; i < tasks_.size(); ++i) index_[tasks_[i].id] = i;
+    pending_dirty_ = true;
     return Status::Ok();
   }
   return Status::NotFound("task " + std::to_string(id) + " does not exist");
@@ -59,21 +64,24 @@ void TaskQueue::Reprioritize(uint64_t now_ns, double lendable_cpus) {
     double urgency = left_s <= 0 ? 10.0 : std::min(10.0, remaining / rate / left_s);
     t.priority = base * (1.0 + 3.0 * urgency);
   }
+  pending_dirty_ = true;
 }
 
-std::vector<Task*> TaskQueue::Pending() {
-  std::vector<Task*> out;
-  for (auto& t : tasks_) if (!t.completed_ns) out.push_back(&t);
-  std::stable_sort(out.begin(), out.end(), [](Task* a, Task* b) {
+const std::vector<Task*>& TaskQueue::Pending() {
+  if (!pending_dirty_) return pending_;
+  pending_.clear();
+  for (auto& t : tasks_) if (!t.completed_ns) pending_.push_back(&t);
+  std::stable_sort(pending_.begin(), pending_.end(), [](Task* a, Task* b) {
     if (a->priority != b->priority) return a->priority > b->priority;
     return a->arrival_ns < b->arrival_ns;
   });
-  return out;
+  pending_dirty_ = false;
+  return pending_;
 }
 
 Task* TaskQueue::Find(uint64_t id) {
-  for (auto& t : tasks_) if (t.id == id) return &t;
-  return nullptr;
+  auto it = index_.find(id);
+  return it == index_.end() ? nullptr : &tasks_[it->second];
 }
 
 bool TaskQueue::Credit(uint64_t id, double cpu_s, uint64_t now_ns) {
@@ -83,6 +91,7 @@ bool TaskQueue::Credit(uint64_t id, double cpu_s, uint64_t now_ns) {
   if (t->done_cpu_s + 1e-9 >= t->cpu_s) {
     t->done_cpu_s = t->cpu_s;
     t->completed_ns = std::max<uint64_t>(now_ns, 1);
+    pending_dirty_ = true;
     return true;
   }
   return false;

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "forecast/status.h"
@@ -43,9 +44,11 @@ class TaskQueue {
   Status Cancel(uint64_t id);
   // `lendable_cpus`: what the engine predicts it can lend over the coming window.
   void Reprioritize(uint64_t now_ns, double lendable_cpus);
-  // Pending (not completed) tasks, highest priority first.
-  std::vector<Task*> Pending();
-  Task* Find(uint64_t id);
+  // Pending (not completed) tasks, highest priority first. Cached: rebuilt only after
+  // Add, Cancel, Reprioritize or a completion, so the engine may call it every poll.
+  // The reference (and the pointers) stay valid until the next of those.
+  const std::vector<Task*>& Pending();
+  Task* Find(uint64_t id);  // O(1): the engine credits every lease every poll
   // Credits work and marks completion; returns true when the task just completed.
   bool Credit(uint64_t id, double cpu_s, uint64_t now_ns);
 
@@ -54,6 +57,9 @@ class TaskQueue {
 
  private:
   std::vector<Task> tasks_;
+  std::unordered_map<uint64_t, size_t> index_;  // id -> tasks_ slot
+  std::vector<Task*> pending_;
+  bool pending_dirty_ = true;
   uint64_t next_id_ = 1;
 };
 

@@ -1,7 +1,11 @@
 // The anticipation engine on the simulated host: lending, revocation, expiry, learning.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <map>
+#include <string>
 
 #include "dom0/engine.h"
 #include "dom0/harness.h"
@@ -74,6 +78,38 @@ TEST(Engine, LendsInTheLullAndRevokesAtOnceWhenDemandReturns) {
   EXPECT_DOUBLE_EQ(r.host.Entitlement(1), 4.0);
   EXPECT_LT(r.host.stats().unmet_cpu_s / r.host.stats().demand_cpu_s, 1e-4);
   EXPECT_GT(r.engine->stats().handed_cpu_s, 3600.0);
+}
+
+// Forecasting is staggered: every guest is profiled once per interval, at its own phase,
+// and no control step does more than its share (ceil(n * dt / P) + 1 guests).
+TEST(Engine, ProfilerUpdatesAreStaggeredAndBoundedPerStep) {
+  std::vector<GuestSpec> specs;
+  for (int i = 0; i < 100; ++i)
+    specs.push_back({"g" + std::to_string(i), 2, 4, PriorityClass::kStandard, [](int64_t t) { return (t / 90) % 2 ? 1.5 : 0.2; }});
+  auto w = MakeWorkload(specs, 1200);
+  Rig r(w, Policy::kLull, 400);
+  std::map<DomId, std::vector<double>> closes;
+  std::map<double, int> per_step;
+  r.engine->SetPeriodHook([&](const PeriodRecord& p) { closes[p.domid].push_back(p.t_s); per_step[p.t_s]++; });
+  ASSERT_TRUE(r.engine->Start().ok());
+  r.Run(600);
+  ASSERT_EQ(closes.size(), 100u);
+  for (const auto& [d, ts] : closes) {
+    ASSERT_GE(ts.size(), 9u) << "guest " << d;
+    for (size_t k = 1; k < ts.size(); ++k) EXPECT_DOUBLE_EQ(ts[k] - ts[k - 1], 60.0) << "guest " << d;
+  }
+  int most = 0;
+  for (const auto& [t, c] : per_step) most = std::max(most, c);
+  EXPECT_LE(most, (100 + 59) / 60 + 1);
+  EXPECT_GE(per_step.size(), 50u) << "closes should be spread over the interval, not bunched";
+  // lulld stalls for 30 s: the next step catches up at most its budget, the rest follow.
+  for (int i = 0; i < 30; ++i) r.host.Step();
+  per_step.clear();
+  r.Run(60);
+  most = 0;
+  for (const auto& [t, c] : per_step) most = std::max(most, c);
+  EXPECT_LE(most, (100 * 31 + 59) / 60 + 1);
+  EXPECT_GT(most, 3) << "the late step should catch up on the guests it missed";
 }
 
 TEST(Engine, NoHarvestingLendsNothing) {
@@ -260,6 +296,30 @@ TEST(Harness, SameSeedSameResult) {
   EXPECT_EQ(a.host.unmet_cpu_s, b.host.unmet_cpu_s);
   EXPECT_EQ(a.engine.forced_revocations, b.engine.forced_revocations);
   EXPECT_GT(a.handed_cpu_s, 0);
+}
+
+// make run's progress: redrawn in place on a terminal, a line per 10 % elsewhere.
+std::string ProgressOutput(bool tty, int updates) {
+  std::FILE* f = std::tmpfile();
+  Progress p(f, tty);
+  for (int i = 0; i < updates; ++i) p.Update(static_cast<double>(i) / updates, "lull");
+  p.Done();
+  std::rewind(f);
+  std::string out;
+  for (int c; (c = std::fgetc(f)) != EOF;) out += static_cast<char>(c);
+  std::fclose(f);
+  return out;
+}
+
+TEST(Harness, ProgressDoesNotSpamWhenNotATerminal) {
+  std::string log = ProgressOutput(false, 4000);
+  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 11) << log;  // 0 %, 10 %, ... 100 %
+  EXPECT_EQ(log.find('\r'), std::string::npos);
+  EXPECT_NE(log.find("progress  50% lull"), std::string::npos) << log;
+  EXPECT_NE(log.find("progress 100%"), std::string::npos) << log;
+  std::string tty = ProgressOutput(true, 400);
+  EXPECT_EQ(std::count(tty.begin(), tty.end(), '\r'), 401);  // every update redraws
+  EXPECT_EQ(std::count(tty.begin(), tty.end(), '\n'), 1);
 }
 
 TEST(Harness, QuantileOfAForecastInterpolates) {

@@ -72,6 +72,141 @@ TEST(SimHost, RejectsBadLeasesWithReasons) {
   EXPECT_EQ(h.SetAffinity(1, 5, {0}).code(), Status::Code::kInvalidArgument);
 }
 
+TEST(SimHost, AGuestPinnedToSomePcpusCompetesOnlyThere) {
+  // 4 pCPUs. a and b want a whole CPU each; c wants 2 CPUs. Unpinned, everyone is served.
+  auto w = MakeWorkload({{"a", 1, 4, PriorityClass::kStandard, [](int64_t) { return 1.0; }},
+                         {"b", 1, 4, PriorityClass::kStandard, [](int64_t) { return 1.0; }},
+                         {"c", 2, 4, PriorityClass::kStandard, [](int64_t) { return 2.0; }}}, 10);
+  SimHost h({.pcpus = 4}, &w);
+  h.Step();
+  EXPECT_DOUBLE_EQ(h.stats().unmet_cpu_s, 0.0);
+  // a and b pinned to pCPU 0: they share it by weight; c still gets both its CPUs.
+  ASSERT_TRUE(h.SetAffinity(1, 0, {0}).ok());
+  ASSERT_TRUE(h.SetAffinity(2, 0, {0}).ok());
+  EXPECT_EQ(h.AllowedPcpus(1), std::vector<int>{0});
+  h.Step();
+  EXPECT_NEAR(h.LastServed(1), 0.5, 1e-9);
+  EXPECT_NEAR(h.LastServed(2), 0.5, 1e-9);
+  EXPECT_NEAR(h.LastServed(3), 2.0, 1e-9);
+  EXPECT_NEAR(h.stats().unmet_cpu_s, 1.0, 1e-9);
+  // Weights still decide inside the pinned set.
+  ASSERT_TRUE(h.SetSched(1, {768, 0}).ok());
+  h.Step();
+  EXPECT_NEAR(h.LastServed(1), 0.75, 1e-9);
+  EXPECT_NEAR(h.LastServed(2), 0.25, 1e-9);
+  // The guests' telemetry shows the wait as runnable time.
+  GuestTelemetry t;
+  ASSERT_TRUE(h.ReadTelemetry(2, &t).ok());
+  EXPECT_GT(t.vcpus[0].runnable_ns, 0u);
+  // c pinned to pCPUs 0-1 now shares pCPU 0 with a and b and gets less than it wants.
+  ASSERT_TRUE(h.SetSched(1, {256, 0}).ok());
+  ASSERT_TRUE(h.SetAffinity(3, 0, {0, 1}).ok());
+  ASSERT_TRUE(h.SetAffinity(3, 1, {0, 1}).ok());
+  h.Step();
+  EXPECT_LT(h.LastServed(3), 2.0 - 0.1);
+  EXPECT_NEAR(h.LastServed(1) + h.LastServed(2) + h.LastServed(3), 2.0, 1e-6);  // pCPUs 2-3 idle
+  // Empty affinity = everywhere again.
+  for (DomId d : {1u, 2u}) ASSERT_TRUE(h.SetAffinity(d, 0, {}).ok());
+  for (int v : {0, 1}) ASSERT_TRUE(h.SetAffinity(3, v, {}).ok());
+  h.Step();
+  EXPECT_NEAR(h.LastServed(1) + h.LastServed(2) + h.LastServed(3), 4.0, 1e-9);
+}
+
+TEST(SimHost, CpupoolsPartitionThePcpus) {
+  auto w = MakeWorkload({{"a", 2, 4, PriorityClass::kStandard, [](int64_t) { return 2.0; }},
+                         {"b", 2, 4, PriorityClass::kStandard, [](int64_t) { return 2.0; }},
+                         {"c", 4, 4, PriorityClass::kStandard, [](int64_t) { return 4.0; }}}, 10);
+  SimHost h({.pcpus = 6}, &w);
+  h.Step();  // 8 wanted on 6 pCPUs: shared by weight across the one pool
+  EXPECT_NEAR(h.LastServed(1) + h.LastServed(2) + h.LastServed(3), 6.0, 1e-9);
+  EXPECT_NEAR(h.LastServed(3), 2.0, 1e-9);
+  // a and b get a pool of their own (pCPUs 4-5); c keeps pool 0 (pCPUs 0-3) to itself.
+  ASSERT_TRUE(h.CreateCpupool(1, {4, 5}).ok());
+  ASSERT_TRUE(h.MoveToCpupool(1, 1).ok());
+  ASSERT_TRUE(h.MoveToCpupool(2, 1).ok());
+  EXPECT_EQ(h.AllowedPcpus(1), (std::vector<int>{4, 5}));
+  EXPECT_EQ(h.AllowedPcpus(3), (std::vector<int>{0, 1, 2, 3}));
+  h.Step();
+  EXPECT_NEAR(h.LastServed(1), 1.0, 1e-9);
+  EXPECT_NEAR(h.LastServed(2), 1.0, 1e-9);
+  EXPECT_NEAR(h.LastServed(3), 4.0, 1e-9);
+  // Bad moves are refused with the reason.
+  EXPECT_EQ(h.CreateCpupool(2, {4}).code(), Status::Code::kInvalidArgument);   // not free
+  EXPECT_EQ(h.CreateCpupool(2, {0, 1, 2, 3}).code(), Status::Code::kInvalidArgument);  // empties pool 0
+  EXPECT_EQ(h.CreateCpupool(0, {1}).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(h.MoveToCpupool(1, 7).code(), Status::Code::kNotFound);
+  Status s = h.SetAffinity(1, 0, {0});  // pCPU 0 is not in a's pool
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("cpupool"), std::string::npos) << s.ToString();
+  // a back to pool 0: it competes with c there; b has pool 1 to itself.
+  ASSERT_TRUE(h.MoveToCpupool(1, 0).ok());
+  h.Step();
+  EXPECT_NEAR(h.LastServed(1), 2.0, 1e-9);
+  EXPECT_NEAR(h.LastServed(3), 2.0, 1e-9);
+  EXPECT_NEAR(h.LastServed(2), 2.0, 1e-9);
+}
+
+TEST(SimHost, LeasesGoThroughTheSharedLeaseTableAndABrokenEntryIsIgnored) {
+  // The donor wants all 4 vCPUs from t = 5; nobody handles pressure, so what it gets
+  // is exactly what the scheduler model read from the lease table.
+  auto w = MakeWorkload({{"a", 4, 8, PriorityClass::kStandard, [](int64_t t) { return t < 5 ? 0.2 : 4.0; }}}, 60);
+  SimHost h({.pcpus = 8}, &w);
+  h.Step();
+  ASSERT_TRUE(h.InstallLease({7, 1, 2.0, 0, h.NowNs() + 120 * kS}).ok());
+  lull_lease* e = h.LeaseEntry(7);
+  ASSERT_NE(e, nullptr);
+  // What Xen reads: a consistent, valid, ACTIVE entry lending 600 credits (2 pCPUs).
+  lull_lease_val v{};
+  ASSERT_EQ(lull_lease_read(e, &v), 0);
+  EXPECT_EQ(v.state, static_cast<uint32_t>(LULL_LEASE_ACTIVE));
+  EXPECT_EQ(v.id, 7u);
+  EXPECT_EQ(v.lender, 1u);
+  EXPECT_EQ(v.credit, 600u);
+  EXPECT_EQ(lull_lease_effective(e, &v, h.NowNs()), LULL_LEASE_ACTIVE);
+  EXPECT_DOUBLE_EQ(h.Entitlement(1), 2.0);
+  for (int i = 0; i < 5; ++i) h.Step();
+  EXPECT_NEAR(h.LastServed(1), 2.0, 1e-9);  // demand is back; the lease holds it down
+  // A writer that died mid-write leaves the sequence odd: the entry is torn, ignored.
+  const uint32_t seq = e->seq;
+  __atomic_store_n(&e->seq, seq | 1u, __ATOMIC_RELEASE);
+  const uint64_t rejected = h.stats().lease_entries_rejected;
+  h.Step();
+  EXPECT_NEAR(h.LastServed(1), 4.0, 1e-9) << "a torn entry must not take the donor's CPUs";
+  EXPECT_GT(h.stats().lease_entries_rejected, rejected);
+  // Stable again but corrupt (credit beyond any host, lender == borrower): ignored too.
+  __atomic_store_n(&e->seq, seq, __ATOMIC_RELEASE);
+  h.Step();
+  EXPECT_NEAR(h.LastServed(1), 2.0, 1e-9);  // the intact entry is honoured again
+  e->credit = LULL_LEASE_MAX_CREDIT + 1;
+  h.Step();
+  EXPECT_NEAR(h.LastServed(1), 4.0, 1e-9);
+  e->credit = 600;
+  e->borrower = e->lender;
+  h.Step();
+  EXPECT_NEAR(h.LastServed(1), 4.0, 1e-9);
+  // Revocation frees the entry through the same table.
+  e->borrower = 0;
+  ASSERT_TRUE(h.RevokeLease(7).ok());
+  ASSERT_EQ(lull_lease_read(e, &v), 0);
+  EXPECT_EQ(v.state, static_cast<uint32_t>(LULL_LEASE_FREE));
+  EXPECT_DOUBLE_EQ(h.Entitlement(1), 4.0);
+}
+
+TEST(SimHost, ALeaseEntryPastItsExpiryGivesTheCpusBackByTimeAlone) {
+  auto w = MakeWorkload({{"a", 4, 8, PriorityClass::kStandard, [](int64_t) { return 4.0; }}}, 60);
+  SimHost h({.pcpus = 8}, &w);
+  ASSERT_TRUE(h.InstallLease({3, 1, 1.5, 0, 10 * kS + 1}).ok());
+  h.Step();
+  EXPECT_NEAR(h.LastServed(1), 2.5, 1e-9);
+  // The entry still says ACTIVE, but its expiry is in the past for the scheduler.
+  lull_lease_val v{};
+  ASSERT_EQ(lull_lease_read(h.LeaseEntry(3), &v), 0);
+  EXPECT_EQ(lull_lease_effective(h.LeaseEntry(3), &v, 11 * kS), LULL_LEASE_EXPIRED);
+  for (int i = 0; i < 11; ++i) h.Step();
+  EXPECT_NEAR(h.LastServed(1), 4.0, 1e-9);
+  EXPECT_EQ(h.ActiveLeases(), 0u);
+}
+
 TEST(SimHost, DemandReturningUnderALeaseRaisesPressureAndRevocationIsTimed) {
   // Idle for 10 s, then wants all 4 vCPUs.
   auto w = MakeWorkload({{"a", 4, 8, PriorityClass::kStandard, [](int64_t t) { return t < 10 ? 0.1 : 4.0; }}}, 20);

@@ -2,6 +2,7 @@
 // one simulated day) and the PlanetLab and Bitbrains traces (host sized to the trace).
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -22,6 +23,7 @@ void CheckAll(const Workload& w, int pcpus) {
   std::vector<PolicyResult> r;
   ASSERT_TRUE(Compare(w, rc, &r).ok());
   std::string table = FormatTable(r);
+  std::printf("%s", table.c_str());  // the numbers docs/lulld.md quotes
   EXPECT_EQ(CheckTargets(r), "") << table;
   // Sanity of the comparison itself.
   EXPECT_EQ(r[0].handed_cpu_s, 0.0) << table;
