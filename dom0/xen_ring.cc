@@ -109,6 +109,8 @@ Status XenRing::Init() {
     rc = lull_cons_init(&tel_[i], lull_shm_tel_ring(&view_, i), view_.tel_stride,
                         view_.geom.tel_capacity, sizeof(lull_tel_rec));
     if (rc) return Status::Corruption("telemetry ring " + std::to_string(i) + " header: " + Errno(rc));
+    // Drops before we attached (nobody was draining) are not ours to report.
+    drop_base_ += lull_cons_dropped(&tel_[i]);
   }
   rc = lull_prod_init(&cmd_, lull_shm_cmd_ring(&view_),
                       lull_ring_bytes(view_.geom.cmd_capacity, sizeof(lull_cmd_rec)),
@@ -428,7 +430,7 @@ Status XenRing::Poll() {
       st_.skipped += c.skipped;
       dropped += lull_cons_dropped(&c);
     }
-    st_.dropped = dropped;
+    st_.dropped = dropped >= drop_base_ ? dropped - drop_base_ : dropped;
     // Xen's clock: every record is at or before now, so mono - newest over-estimates
     // the offset by the record's age; the smallest value seen is the best estimate.
     if (newest && newest <= (uint64_t{1} << 62)) {

@@ -55,7 +55,7 @@ struct XenRingOptions {
   // dom0's copy of the hypervisor's grace rule (xen-patches/0003): a lender's demand
   // is back when, within window_ns, its vCPUs ran run_ns or woke wakes times.
   uint64_t grace_window_ns = 100'000'000;
-  uint64_t grace_run_ns = 10'000'000;
+  uint64_t grace_run_ns = 25'000'000;
   uint32_t grace_wakes = 32;
   // The poller logs the telemetry counters every stats_log_s seconds (0 = never).
   double stats_log_s = 0;
@@ -87,7 +87,7 @@ struct XenRingStats {
   uint64_t errors = 0;        // ring protocol errors (insane index, stale slot)
   uint64_t skipped = 0;       // records the consumer could not trust
   uint64_t out_of_order = 0;  // a ring's timestamps went backwards
-  uint64_t dropped = 0;       // Xen's own count of records it could not publish
+  uint64_t dropped = 0;       // records Xen could not publish since we attached (its count)
   uint64_t xen_half_errors = 0;  // a revoked_ns that made no sense
   uint64_t cmds = 0, cmd_full = 0;  // command records pushed; not pushed (ring full)
   uint64_t grants = 0, renewals = 0, dom0_revokes = 0, xen_revokes = 0, demand_events = 0;
@@ -168,6 +168,7 @@ class XenRing {
   mutable std::mutex mu_;
   std::vector<lull_cons> tel_;
   std::vector<uint64_t> last_ns_;  // per ring: newest timestamp
+  uint64_t drop_base_ = 0;         // Xen's drop count when we attached
   lull_prod cmd_{};
   std::map<uint64_t, Held> held_;  // lease id -> what we wrote
   std::vector<bool> slot_busy_;

@@ -96,7 +96,7 @@ if xl create /test/g3.cfg >/tmp/create-g3.log 2>&1; then
   # (b) Revocation by the grace rule (xen-patches/0003): granted at the start of one of
   # g1's idle phases (5 s), the lease must survive that phase's timer wakes (the naive
   # revoke-on-every-wake rule ended it after 85-455 ms) and be revoked by the
-  # scheduler once g1's load returns: within 2 x 10 ms + a 10 ms tick of g1's last WAKE
+  # scheduler once g1's load returns: within 2 x 25 ms + a 10 ms tick of g1's last WAKE
   # before the revocation (100 ms allowed: emulation on a loaded machine delays ticks),
   # with Xen's LEASE_REVOKED record at the same ns as the entry's revoked_ns.
   out=$(lull-xen-probe lease $d1 $d3 150 12000 2>&1)

@@ -13,6 +13,9 @@
 //       (xen-patches/0003: once the lender's demand returns) or it expires. Prints the lease's fate,
 //       the revocation's timing against the lender's WAKE telemetry, and BORROWER's CPU
 //       rate before and during the lease. Frees the slot at the end.
+//   lull-xen-probe leases
+//       every lease table entry's effective state (active / revoked / expired) on
+//       Xen's clock, as the scheduler sees it.
 //   lull-xen-probe tel SECONDS DOMID...
 //       sets the region up, maps it from DOMID_XEN (as xentrace maps trace buffers),
 //       drains the telemetry rings every 100 ms for SECONDS and prints totals; per
@@ -294,20 +297,25 @@ int CmdLease(int argc, char** argv) {
   }
   double rate_before = static_cast<double>(b1[1] - b0[1]) * 1e-9 / (tb1 - tb0);
 
-  // Wait for the start of an idle phase of the lender: busy (over half a CPU for
-  // 200 ms), then idle (under 5 %), so the lease gets a whole idle phase.
-  double give_up = Now() + 40;
+  // Wait for the start of an idle phase of the lender: busy (over half a CPU in 200 ms,
+  // five samples in a row), then idle (under 5 % in 200 ms, twice in a row), so the
+  // lease gets most of an idle phase. On a loaded host a busy guest can get little CPU
+  // for 200 ms; one quiet sample is not an idle phase.
+  double give_up = Now() + 60;
   std::vector<int64_t> prev = CpuTimes(x, doms), cur;
+  int busy_run = 0, idle_run = 0;
   bool seen_busy = false;
   while (!at_once) {
     nap(200);
     cur = CpuTimes(x, doms);
     int64_t used = cur[0] - prev[0];
     prev = cur;
-    if (used > 100000000) seen_busy = true;
-    if (seen_busy && used < 10000000) break;
+    busy_run = used > 100000000 ? busy_run + 1 : 0;
+    if (busy_run >= 5) seen_busy = true;
+    idle_run = used < 10000000 ? idle_run + 1 : 0;
+    if (seen_busy && idle_run >= 2) break;
     if (Now() > give_up) {
-      std::fprintf(stderr, "lull-xen-probe: domain %ld did not go from busy to idle in 40 s\n",
+      std::fprintf(stderr, "lull-xen-probe: domain %ld did not go from busy to idle in 60 s\n",
                    lender);
       return 1;
     }
@@ -387,6 +395,46 @@ int CmdLease(int argc, char** argv) {
   return 0;
 }
 
+
+// Every lease table entry's effective state on Xen's clock (lull_shm.h, LEASES): the
+// newest telemetry timestamp, the rings drained twice 100 ms apart, stands for NOW().
+int CmdLeases() {
+  lull_xen* x = Open();
+  if (!x) return 1;
+  Region region;
+  if (!SetUpAndMap(x, &region)) return 1;
+  lull::xentest::TelReader reader;
+  lull_shm_view view{};
+  if (reader.Attach(region.mem, region.op.size) || lull_shm_attach(region.mem, region.op.size, &view)) {
+    std::fprintf(stderr, "lull-xen-probe: the region does not validate: %s\n", reader.error().c_str());
+    return 1;
+  }
+  reader.Poll();
+  SleepMs(100);
+  reader.Poll();
+  const uint64_t now = reader.totals().latest_ns;
+  unsigned counts[4] = {0, 0, 0, 0}, torn = 0;
+  static const char* kNames[4] = {"free", "active", "revoked", "expired"};
+  for (uint32_t i = 0; i < view.geom.n_leases; i++) {
+    lull_lease* l = lull_shm_lease(&view, i);
+    lull_lease_val v{};
+    if (lull_lease_read(l, &v)) {
+      torn++;
+      continue;
+    }
+    const enum lull_lease_state e = lull_lease_effective(l, &v, now);
+    counts[e]++;
+    if (e != LULL_LEASE_FREE)
+      std::printf("LEASE slot=%u id=%llu lender=%u borrower=%u credit=%u state=%s expires_in_ms=%.1f\n", i,
+                  static_cast<unsigned long long>(v.id), v.lender, v.borrower, v.credit, kNames[e],
+                  (static_cast<double>(v.expires_ns) - static_cast<double>(now)) / 1e6);
+  }
+  std::printf("LEASES xen_now=%llu free=%u active=%u revoked=%u expired=%u unreadable=%u\n",
+              static_cast<unsigned long long>(now), counts[0], counts[1], counts[2], counts[3], torn);
+  lull_xen_unmap(x, region.mem, region.pages);
+  lull_xen_close(x);
+  return now ? 0 : 1;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -394,10 +442,12 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "lull") == 0) return CmdLull(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "tel") == 0) return CmdTel(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "lease") == 0) return CmdLease(argc, argv);
+  if (argc == 2 && std::strcmp(argv[1], "leases") == 0) return CmdLeases();
   std::fprintf(stderr,
                "usage: lull-xen-probe cpu SECONDS INTERVAL_MS DOMID...\n"
                "       lull-xen-probe lull setup|query|teardown\n"
                "       lull-xen-probe tel SECONDS DOMID...\n"
-               "       lull-xen-probe lease LENDER BORROWER CREDIT LEASE_MS\n");
+               "       lull-xen-probe lease LENDER BORROWER CREDIT LEASE_MS\n"
+               "       lull-xen-probe leases\n");
   return 2;
 }

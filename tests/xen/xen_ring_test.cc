@@ -155,6 +155,20 @@ TEST(XenRing, TelemetryBecomesPerDomainState) {
   EXPECT_EQ(st.clock_offset_ns, kOffset + 100);
 }
 
+TEST(XenRing, DropsAreCountedFromAttachOn) {
+  FakeXen x(1, 16, 8);
+  Clock c;
+  for (int i = 0; i < 20; i++) x.Emit(0, LULL_TEL_RUN, 3, c.xen(), 0);  // 4 dropped, nobody drains
+  std::unique_ptr<XenRing> r = Ready(x, c, false);
+  ASSERT_TRUE(r);
+  ASSERT_TRUE(r->Poll().ok());
+  EXPECT_EQ(r->stats().dropped, 0u);
+  EXPECT_EQ(r->stats().records, 16u);
+  for (int i = 0; i < 19; i++) x.Emit(0, LULL_TEL_RUN, 3, c.xen(), 0);  // 3 more dropped
+  ASSERT_TRUE(r->Poll().ok());
+  EXPECT_EQ(r->stats().dropped, 3u);
+}
+
 TEST(XenRing, BadRecordsAreCountedNeverSummed) {
   FakeXen x;
   Clock c;
