@@ -58,6 +58,9 @@ const std::vector<Field>& Fields() {
       NUM("host", pcpus, pcpus, 0, 4096),
       NUM("host", mem_gib, mem_gib, 1, 1 << 20),
       NUM("host", step_s, step_s, 0.01, 60),
+      STR("host", task_domain, task_domain),
+      STR("host", undo_journal, undo_journal),
+      NUM("host", warmup_s, warmup_s, 0, 86400),
       STR("workload", trace, trace),
       NUM("workload", guests, guests, 1, 100000),
       NUM("workload", days, days, 0.01, 366),
@@ -71,7 +74,7 @@ const std::vector<Field>& Fields() {
            return Status::InvalidArgument(w + ": engine.policy = \"" + s + "\": must be none, reactive, lull or oracle");
          return Status::Ok();
        }},
-      NUM("engine", control_period_s, engine.control_period_s, 1, 3600),
+      NUM("engine", control_period_s, engine.control_period_s, 0.05, 3600),
       NUM("engine", lease_period_s, engine.lease_period_s, 1, 86400),
       NUM("engine", window_periods, engine.window_periods, 1, 12),
       NUM("engine", min_lend_cpus, engine.min_lend_cpus, 0.05, 64),
@@ -95,8 +98,14 @@ const std::vector<Field>& Fields() {
 }  // namespace
 
 Status ValidateConfig(const LulldConfig& c) {
-  if (c.backend != "sim")
-    return Status::InvalidArgument("host.backend = \"" + c.backend + "\": only \"sim\" exists so far (the Xen backend is a later issue)");
+  if (c.backend != "sim" && c.backend != "xen")
+    return Status::InvalidArgument("host.backend = \"" + c.backend + "\": must be \"sim\" or \"xen\"");
+  if (c.backend == "xen" && c.task_domain.empty())
+    return Status::InvalidArgument("host.task_domain must name the management-task domain when host.backend = \"xen\"");
+  if (c.backend == "xen" && c.undo_journal.empty())
+    return Status::InvalidArgument("host.undo_journal must not be empty");
+  if (c.backend == "xen" && c.engine.policy == Policy::kOracle)
+    return Status::InvalidArgument("engine.policy = \"oracle\" needs the future: simulated host only");
   if (c.engine.lease_period_s < c.engine.control_period_s)
     return Status::InvalidArgument("engine.lease_period_s = " + std::to_string(c.engine.lease_period_s) +
                                    ": must be >= engine.control_period_s (" +
@@ -177,7 +186,8 @@ Status LoadConfigFile(const std::string& path, LulldConfig* cfg) {
 std::string ConfigToToml(const LulldConfig& c) {
   std::ostringstream o;
   o << "[host]\nbackend = \"" << c.backend << "\"\npcpus = " << c.pcpus << "\nmem_gib = " << c.mem_gib
-    << "\nstep_s = " << c.step_s << "\n\n[workload]\ntrace = \"" << c.trace << "\"\nguests = " << c.guests
+    << "\nstep_s = " << c.step_s << "\ntask_domain = \"" << c.task_domain << "\"\nundo_journal = \"" << c.undo_journal
+    << "\"\nwarmup_s = " << c.warmup_s << "\n\n[workload]\ntrace = \"" << c.trace << "\"\nguests = " << c.guests
     << "\ndays = " << c.days << "\nseed = " << c.seed << "\nload = " << c.load << "\n\n[engine]\npolicy = \""
     << PolicyName(c.engine.policy) << "\"\ncontrol_period_s = " << c.engine.control_period_s
     << "\nlease_period_s = " << c.engine.lease_period_s << "\nwindow_periods = " << c.engine.window_periods

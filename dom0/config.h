@@ -6,7 +6,8 @@
 // Flags given on the command line override the file. Every field has a default, so an
 // empty file (or none) is a valid configuration: the simulated host of `make run`.
 //
-//   [host]      backend = "sim", pcpus, mem_gib, step_s
+//   [host]      backend = "sim" | "xen", pcpus, mem_gib, step_s (the sample interval on
+//               xen), task_domain, undo_journal, warmup_s (xen only: dom0/xen_host.h)
 //   [workload]  trace = "<dir>" (empty: built-in generator), guests, days, seed, load
 //   [engine]    policy, control_period_s, lease_period_s, window_periods, min_lend_cpus,
 //               mem_guard_gib, cpu_margin, mem_margin, host_reserve_cpus,
@@ -31,6 +32,11 @@ struct LulldConfig {
   int pcpus = 16;               // 0 = sized to the workload (--compare): p99.9 demand + 10 %
   double mem_gib = 256;
   double step_s = 1;
+  // Xen host (backend = "xen"): the borrower domain, the undo journal, and how long the
+  // guests are watched before the first lease.
+  std::string task_domain;
+  std::string undo_journal = "/run/lull/undo.journal";
+  double warmup_s = 60;
 
   std::string trace;            // empty = built-in workload
   int guests = 32;

@@ -36,9 +36,17 @@ Status BuildWorkload(const LulldConfig& cfg, Workload* w) {
   return Status::Ok();
 }
 
-Daemon::Daemon(const LulldConfig& cfg) : cfg_(cfg) {}
+Daemon::Daemon(const LulldConfig& cfg, std::unique_ptr<LiveHost> live) : cfg_(cfg), live_(std::move(live)) {}
 
 Status Daemon::Init() {
+  if (live_) {
+    // Real guests, real time: no workload, tasks come from lullctl task-add.
+    hb_ = live_.get();
+    tasks_ = std::make_unique<TaskQueue>();
+    engine_ = std::make_unique<Engine>(hb_, tasks_.get(), cfg_.engine, nullptr);
+    steps_total_ = INT64_MAX;
+    return engine_->Start();
+  }
   Status s = BuildWorkload(cfg_, &w_);
   if (!s.ok()) return s;
   SimHostConfig hc;
@@ -46,6 +54,7 @@ Status Daemon::Init() {
   hc.mem_gib = cfg_.mem_gib;
   hc.step_s = cfg_.step_s;
   host_ = std::make_unique<SimHost>(hc, &w_);
+  hb_ = host_.get();
   tasks_ = std::make_unique<TaskQueue>();
   std::vector<Task> ts;
   GenerateTasks(static_cast<int>(w_.guests.size()), w_.duration_s, cfg_.seed, &ts);
@@ -58,6 +67,12 @@ Status Daemon::Init() {
 
 void Daemon::StepOnce() {
   std::lock_guard<std::mutex> l(mu_);
+  if (live_) {
+    Status s = live_->Sample();
+    if (!s.ok()) Log(LogLevel::kError, "sampling the host: %s", s.ToString().c_str());
+    engine_->Poll();
+    return;
+  }
   if (host_->StepIndex() >= steps_total_) return;
   host_->Step();
   engine_->Poll();
@@ -65,6 +80,20 @@ void Daemon::StepOnce() {
 
 Status Daemon::Run(const std::atomic<bool>& stop, bool exit_at_end) {
   auto t0 = std::chrono::steady_clock::now();
+  if (live_) {
+    // Real time: one sample every step_s, on a fixed grid (a slow step is not repeated).
+    const auto step = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(cfg_.step_s));
+    auto due = t0;
+    while (!stop.load()) {
+      StepOnce();
+      due += step;
+      auto now = std::chrono::steady_clock::now();
+      if (due < now) due = now;
+      std::this_thread::sleep_until(due);
+    }
+    return Status::Ok();
+  }
   bool ended = false;
   while (!stop.load()) {
     if (host_->StepIndex() < steps_total_) {
@@ -92,7 +121,7 @@ Status Daemon::Shutdown(size_t* n) {
 
 std::string Daemon::Metrics() {
   std::lock_guard<std::mutex> l(mu_);
-  return RenderMetrics(*engine_, host_.get());
+  return RenderMetrics(*engine_, host_.get());  // host-specific series: simulated host only
 }
 
 json Daemon::GuestJson(const GuestView& g) const {
@@ -124,7 +153,7 @@ json Daemon::Handle(const json& req) {
   std::lock_guard<std::mutex> l(mu_);
   auto err = [](const Status& s) { return json{{"ok", false}, {"error", s.ToString()}}; };
   const std::string cmd = req.value("cmd", "");
-  const uint64_t now = host_->NowNs();
+  const uint64_t now = hb_->NowNs();
   if (cmd == "list" || cmd == "top") {
     json gs = json::array();
     auto views = engine_->Guests();
@@ -133,7 +162,7 @@ json Daemon::Handle(const json& req) {
     for (const auto& g : views) gs.push_back(GuestJson(g));
     const auto& st = engine_->stats();
     return json{{"ok", true}, {"time_s", now / 1e9}, {"policy", PolicyName(cfg_.engine.policy)},
-                {"pcpus", host_->PhysicalCpus()}, {"leases", engine_->Leases().size()},
+                {"pcpus", hb_->PhysicalCpus()}, {"leases", engine_->Leases().size()},
                 {"handed_cpu_s", st.handed_cpu_s}, {"forced_revocations", st.forced_revocations},
                 {"host_load", st.host_load}, {"guests", gs}};
   }

@@ -2,7 +2,8 @@
 // the answers to the control socket, behind one lock.
 //
 // Run() steps the simulated host and the engine (paced by `speed`, or as fast as
-// possible) until asked to stop; the socket thread and the metrics thread take the same
+// possible) until asked to stop - or, on a live host (`--host xen`: XenHost), samples
+// the host and polls the engine every host.step_s of real time; the socket thread and the metrics thread take the same
 // lock for every request, so they see a consistent state between steps. Shutdown()
 // returns every lease at once (SIGTERM). BuildWorkload turns the configuration into the
 // workload the simulated host replays.
@@ -23,15 +24,23 @@
 
 namespace lull::dom0 {
 
+// A host that runs on real time (dom0/xen_host.h): Sample() reads its state and raises
+// pressure events; the daemon calls it every host.step_s, before the engine's Poll().
+class LiveHost : public HostBackend {
+ public:
+  virtual Status Sample() = 0;
+};
+
 Status BuildWorkload(const LulldConfig& cfg, Workload* w);
 
 class Daemon {
  public:
-  explicit Daemon(const LulldConfig& cfg);
+  // With `live`, lulld runs on that host in real time; without, on the simulated host.
+  explicit Daemon(const LulldConfig& cfg, std::unique_ptr<LiveHost> live = nullptr);
   Status Init();
   // Steps until `stop` is set, or the workload ends when exit_at_end.
   Status Run(const std::atomic<bool>& stop, bool exit_at_end);
-  // One simulated step (tests drive the daemon with this).
+  // One step: simulated, or one sample of the live host (tests drive the daemon with this).
   void StepOnce();
   nlohmann::json Handle(const nlohmann::json& req);
   std::string Metrics();
@@ -39,7 +48,8 @@ class Daemon {
   Status Shutdown(size_t* n = nullptr);
 
   std::mutex& mu() { return mu_; }
-  SimHost* host() { return host_.get(); }
+  SimHost* host() { return host_.get(); }   // null on a live host
+  HostBackend* backend() { return hb_; }
   Engine* engine() { return engine_.get(); }
   const LulldConfig& config() const { return cfg_; }
 
@@ -49,6 +59,8 @@ class Daemon {
   LulldConfig cfg_;
   Workload w_;
   std::unique_ptr<SimHost> host_;
+  std::unique_ptr<LiveHost> live_;
+  HostBackend* hb_ = nullptr;   // host_ or live_
   std::unique_ptr<TaskQueue> tasks_;
   std::unique_ptr<WorkloadFuture> future_;
   std::unique_ptr<Engine> engine_;

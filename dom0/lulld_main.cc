@@ -1,12 +1,14 @@
-// lulld: the lull dom0 daemon (on the simulated host until the Xen backend lands).
+// lulld: the lull dom0 daemon.
 //
-//   lulld [--config FILE] [flags]            run as a daemon: control socket, metrics
+//   lulld [--config FILE] [flags]            run as a daemon on the simulated host
+//   lulld --host xen --task-domain D [flags] run as a daemon on this Xen host (dom0)
 //   lulld --compare [flags]                  the main job: four policies, one workload,
 //                                            a table and a CSV for the plot
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -22,6 +24,7 @@
 #include "dom0/harness.h"
 #include "dom0/log.h"
 #include "dom0/metrics.h"
+#include "dom0/xen_host.h"
 
 using namespace lull::dom0;
 
@@ -117,6 +120,13 @@ int main(int argc, char** argv) {
   auto* o_speed = app.add_option("--speed", cfg.speed, "simulated seconds per real second (0 = flat out)");
   auto* o_log = app.add_option("--log", cfg.log, "stderr | journal");
   auto* o_out = app.add_option("--out", cfg.out_dir, "output directory of --compare");
+  auto* o_host = app.add_option("--host", cfg.backend, "sim | xen: the simulated host or this Xen host");
+  auto* o_task = app.add_option("--task-domain", cfg.task_domain, "xen: the domain management tasks run in (the borrower)");
+  auto* o_journal = app.add_option("--undo-journal", cfg.undo_journal, "xen: the undo journal (lull-guard replays it)");
+  auto* o_warmup = app.add_option("--warmup", cfg.warmup_s, "xen: seconds of history before the first lease");
+  auto* o_step = app.add_option("--step", cfg.step_s, "seconds per host step (xen: the sample interval)");
+  auto* o_period = app.add_option("--control-period", cfg.engine.control_period_s, "seconds per control period");
+  auto* o_lease = app.add_option("--lease-period", cfg.engine.lease_period_s, "seconds a lease lasts unless renewed");
   CLI11_PARSE(app, argc, argv);
 
   // The file first, then flags given explicitly override it.
@@ -137,15 +147,38 @@ int main(int argc, char** argv) {
     if (o_speed->count()) cfg.speed = flags.speed;
     if (o_log->count()) cfg.log = flags.log;
     if (o_out->count()) cfg.out_dir = flags.out_dir;
+    if (o_host->count()) cfg.backend = flags.backend;
+    if (o_task->count()) cfg.task_domain = flags.task_domain;
+    if (o_journal->count()) cfg.undo_journal = flags.undo_journal;
+    if (o_warmup->count()) cfg.warmup_s = flags.warmup_s;
+    if (o_step->count()) cfg.step_s = flags.step_s;
+    if (o_period->count()) cfg.engine.control_period_s = flags.engine.control_period_s;
+    if (o_lease->count()) cfg.engine.lease_period_s = flags.engine.lease_period_s;
   }
   if (o_policy->count() && !ParsePolicy(policy, &cfg.engine.policy))
     return Fail(lull::Status::InvalidArgument("--policy " + policy + ": must be none, reactive, lull or oracle"));
   if (lull::Status s = ValidateConfig(cfg); !s.ok()) return Fail(s);
   LogJournal() = cfg.log == "journal";
 
-  if (compare) return Compare(cfg, !no_progress);
+  if (compare) {
+    if (cfg.backend != "sim") return Fail(lull::Status::InvalidArgument("--compare runs on the simulated host only (--host sim)"));
+    return Compare(cfg, !no_progress);
+  }
 
-  Daemon d(cfg);
+  std::unique_ptr<LiveHost> live;
+  XenHost* xen = nullptr;
+  if (cfg.backend == "xen") {
+    XenHostConfig xc;
+    xc.task_domain = cfg.task_domain;
+    xc.journal = cfg.undo_journal;
+    xc.warmup_s = cfg.warmup_s;
+    auto x = std::make_unique<XenHost>(xc);
+    // Before any thread: Open() forks lull-guard.
+    if (lull::Status s = x->Open(); !s.ok()) return Fail(s);
+    xen = x.get();
+    live = std::move(x);
+  }
+  Daemon d(cfg, std::move(live));
   if (lull::Status s = d.Init(); !s.ok()) return Fail(s);
   struct sigaction sa{};
   sa.sa_handler = OnSignal;
@@ -161,13 +194,27 @@ int main(int argc, char** argv) {
     if (lull::Status s = metrics.Start(cfg.metrics_listen); !s.ok()) return Fail(s);
     Log(LogLevel::kInfo, "metrics on http://%s/metrics (port %d)", cfg.metrics_listen.c_str(), metrics.port());
   }
-  Log(LogLevel::kInfo, "running policy %s on the simulated host (%d CPUs, %d guests), socket %s",
-      PolicyName(cfg.engine.policy), cfg.pcpus, cfg.guests, cfg.socket.c_str());
+  if (xen) {
+    Log(LogLevel::kInfo, "running policy %s on this Xen host (%d pCPUs, %zu guests, task domain %s, guard pid %d), "
+        "sample every %.3gs, control period %.3gs, lease %.3gs, socket %s",
+        PolicyName(cfg.engine.policy), xen->PhysicalCpus(), d.engine()->Guests().size(), cfg.task_domain.c_str(),
+        static_cast<int>(xen->guard_pid()), cfg.step_s, cfg.engine.control_period_s, cfg.engine.lease_period_s,
+        cfg.socket.c_str());
+  } else {
+    Log(LogLevel::kInfo, "running policy %s on the simulated host (%d CPUs, %d guests), socket %s",
+        PolicyName(cfg.engine.policy), cfg.pcpus, cfg.guests, cfg.socket.c_str());
+  }
   (void)d.Run(g_stop, exit_at_end);
   size_t n = 0;
   (void)d.Shutdown(&n);
   // Every donor has its settings back before we say so.
   Log(LogLevel::kInfo, "stopping: restored %zu leases; every guest has its own settings back", n);
+  if (xen && !xen->revocation_ms().empty()) {
+    auto v = xen->revocation_ms();
+    std::sort(v.begin(), v.end());
+    Log(LogLevel::kInfo, "revocation latency over %zu revocations: min %.1f ms, median %.1f ms, max %.1f ms", v.size(),
+        v.front(), v[v.size() / 2], v.back());
+  }
   metrics.Stop();
   ctl.Stop();
   return 0;

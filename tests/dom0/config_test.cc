@@ -68,7 +68,7 @@ TEST(Config, ErrorsNameTheKeyAndTheLine) {
       {"[guests.web1]\nclass = \"gold\"\n", "lulld.toml:2: guests.web1.class = \"gold\""},
       {"[guests.web1]\nweight = 3\n", "lulld.toml:2: unknown key guests.web1.weight"},
       {"[host]\npcpus = = 3\n", "lulld.toml:2:"},
-      {"[host]\nbackend = \"xen\"\n", "lulld.toml:2: host.backend = \"xen\""},
+      {"[host]\nbackend = \"kvm\"\n", "lulld.toml:2: host.backend = \"kvm\""},
   };
   for (const auto& b : cases) {
     LulldConfig c;
