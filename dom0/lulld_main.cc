@@ -25,6 +25,7 @@
 #include "dom0/log.h"
 #include "dom0/metrics.h"
 #include "dom0/xen_host.h"
+#include "dom0/xen_ring.h"
 
 using namespace lull::dom0;
 
@@ -127,6 +128,8 @@ int main(int argc, char** argv) {
   auto* o_step = app.add_option("--step", cfg.step_s, "seconds per host step (xen: the sample interval)");
   auto* o_period = app.add_option("--control-period", cfg.engine.control_period_s, "seconds per control period");
   auto* o_lease = app.add_option("--lease-period", cfg.engine.lease_period_s, "seconds a lease lasts unless renewed");
+  bool xen_ring = false;
+  app.add_flag("--xen-ring", xen_ring, "xen: attach the lull-patched hypervisor's ring (telemetry, lease table)");
   CLI11_PARSE(app, argc, argv);
 
   // The file first, then flags given explicitly override it.
@@ -165,6 +168,7 @@ int main(int argc, char** argv) {
     return Compare(cfg, !no_progress);
   }
 
+  std::unique_ptr<XenRing> ring;  // outlives the host that writes leases into it
   std::unique_ptr<LiveHost> live;
   XenHost* xen = nullptr;
   if (cfg.backend == "xen") {
@@ -172,9 +176,21 @@ int main(int argc, char** argv) {
     xc.task_domain = cfg.task_domain;
     xc.journal = cfg.undo_journal;
     xc.warmup_s = cfg.warmup_s;
+    if (xen_ring) {
+      // The patched hypervisor's region: leases go to its table, Xen revokes them.
+      XenRingOptions ro;
+      ro.stats_log_s = 5;
+      if (lull::Status s = XenRing::OpenXen(ro, &ring); !s.ok()) return Fail(s);
+      xc.ring = ring.get();
+    }
     auto x = std::make_unique<XenHost>(xc);
     // Before any thread: Open() forks lull-guard.
     if (lull::Status s = x->Open(); !s.ok()) return Fail(s);
+    if (ring) {  // its poller thread only after the fork
+      if (lull::Status s = ring->StartPoller(10); !s.ok()) return Fail(s);
+      Log(LogLevel::kInfo, "xen ring: attached, %u telemetry rings, %u lease slots, polled every 10 ms",
+          ring->rings(), ring->lease_slots());
+    }
     xen = x.get();
     live = std::move(x);
   }

@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "dom0/host.h"
+#include "dom0/xen_host.h"
 #include "forecast/status.h"
 #include "shm/lull_shm.h"
 
@@ -95,7 +96,7 @@ struct XenRingStats {
   bool clock_known = false;
 };
 
-class XenRing {
+class XenRing : public XenLeaseTable {
  public:
   // Patched hypervisor: XEN_SYSCTL_lull_op setup (or resume) and map from DOMID_XEN.
   static Status OpenXen(const XenRingOptions& o, std::unique_ptr<XenRing>* out);
@@ -103,7 +104,7 @@ class XenRing {
   // in tests. Not owned: the caller keeps it mapped while the XenRing lives.
   static Status Attach(void* mem, uint64_t size, const XenRingOptions& o,
                        std::unique_ptr<XenRing>* out);
-  ~XenRing();  // stops the poller and unmaps; Xen keeps publishing (see Teardown)
+  ~XenRing() override;  // stops the poller and unmaps; Xen keeps publishing (see Teardown)
   XenRing(const XenRing&) = delete;
   XenRing& operator=(const XenRing&) = delete;
 
@@ -119,13 +120,13 @@ class XenRing {
   // domid, dom0 mono ns when seen, and the CPUs it lent.
   void SetDemandHandler(std::function<void(const PressureEvent&)> h);
 
-  // Leases (the XenLeaseTable of dom0/xen_host.h). g.cpus become credits per 30 ms
+  // Leases: XenHost's XenLeaseTable (dom0/xen_host.h). g.cpus become credits per 30 ms
   // accounting period (300 per pCPU), g.expires_ns is dom0 monotonic.
-  Status Grant(const LeaseGrant& g, DomId borrower);
-  Status Renew(uint64_t id, uint64_t expires_ns);
-  Status Revoke(uint64_t id);
+  Status Grant(const LeaseGrant& g, DomId borrower) override;
+  Status Renew(uint64_t id, uint64_t expires_ns) override;
+  Status Revoke(uint64_t id) override;
   // Leases Xen revoked since the last call: (lease id, dom0 monotonic ns of revoked_ns).
-  void TakeRevoked(std::vector<std::pair<uint64_t, uint64_t>>* out);
+  void TakeRevoked(std::vector<std::pair<uint64_t, uint64_t>>* out) override;
 
   bool DomTelemetry(DomId d, XenDomTel* out) const;
   XenRingStats stats() const;

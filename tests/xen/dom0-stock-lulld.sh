@@ -63,7 +63,7 @@ start_lulld() {  # $1: warm-up seconds; log to /tmp/lulld-$2.log; $3: policy (lu
 }
 
 # A lease is on when xl shows any setting changed; prints "t donor g3cap" when seen.
-wait_lease() {  # $1: timeout s
+wait_lease() {  # $1: timeout s; $2: "any" = any changed setting will do
   t0=$(uptime_s)
   while :; do
     now=$(uptime_s)
@@ -71,8 +71,9 @@ wait_lease() {  # $1: timeout s
     cur=$(all_sched)
     # Both halves in one reading: a donor's cap down and g3's up (xl reads the domains
     # one after another, so a lease being installed or ended can show only one half).
-    if [ "$(echo "$cur" | cut -d' ' -f1-2)" != "$(echo "$ORIG" | cut -d' ' -f1-2)" ] &&
-       [ "$(echo "$cur" | cut -d' ' -f3)" != "$(echo "$ORIG" | cut -d' ' -f3)" ]; then
+    if { [ "$2" = any ] && [ "$cur" != "$ORIG" ]; } ||
+       { [ "$(echo "$cur" | cut -d' ' -f1-2)" != "$(echo "$ORIG" | cut -d' ' -f1-2)" ] &&
+         [ "$(echo "$cur" | cut -d' ' -f3)" != "$(echo "$ORIG" | cut -d' ' -f3)" ]; }; then
       LEASED_AT=$now; LEASED="$cur"; return 0
     fi
     sleep 0.1
@@ -123,8 +124,9 @@ fi
 # 2. A lease, after the warm-up (30 s of history from lulld's start). xl shows it; lulld's
 # log says which guest lent and how busy it was when it did.
 if wait_lease 90; then
-  l=$(grep -m1 ') lends ' /tmp/lulld-1.log)
-  dname=$(echo "$l" | sed -n 's/.*lease [0-9]*: \([^ ]*\) (dom.*/\1/p')
+  # The donor is the guest whose setting changed; its latest lease line says how busy it was.
+  dname=$(for g in g1 g2; do echo "$LEASED" | tr ' ' '\n' | grep "^$g=" | grep -vxF "$(echo "$ORIG" | tr ' ' '\n' | grep "^$g=")"; done | head -1 | cut -d= -f1)
+  l=$(grep ": $dname (dom.*) lends " /tmp/lulld-1.log | tail -1)
   dcpu=$(echo "$l" | sed -n 's/.*using \([0-9.]*\) CPU.*/\1/p')
   g3cap=$(echo "$LEASED" | sed -n 's/.*g3=[0-9]*\/\([0-9]*\).*/\1/p')
   if [ -n "$dname" ] && [ "${g3cap:-10}" -gt 10 ] && awk -v c="$dcpu" 'BEGIN { exit !(c != "" && c < 0.3) }'; then
@@ -159,10 +161,11 @@ grep -E 'lease|revocation' /tmp/lulld-1.log | tail -8 | sed 's/^/LULL-INFO lulld
 # 4. kill -9 during a lease: lull-guard restores within one lease period. The engine's
 # own next lease, or (if it has learnt to hold back) an operator's: lullctl lend.
 got=0
-if wait_lease 30; then got=1
+if wait_lease 30 any; then got=1
 else
   for g in g1 g2; do
-    lullctl -s $SOCK lend $g 1 --cpus 0.5 >/dev/null 2>&1 && wait_lease 3 && { got=1; break; }
+    out=$(lullctl -s $SOCK lend $g 1 --cpus 0.5 2>&1); info "lullctl lend $g 1 --cpus 0.5: $out"
+    wait_lease 3 any && { got=1; break; }
   done
 fi
 if [ $got = 1 ]; then
@@ -183,7 +186,7 @@ rm -f $SOCK
 # without warm-up: any lease will do, and it comes at the first idle period.)
 if start_lulld 0 2 reactive; then
   lullctl -s $SOCK task-add backup --cpu-s 100000 --max-cpus 1 --deadline 3600 --target g3 >/dev/null
-  if wait_lease 60; then
+  if wait_lease 60 any; then
     kill -TERM $LULLD
     wait $LULLD
     now=$(all_sched)
