@@ -139,9 +139,11 @@ else
 fi
 # 3. Revocation: a donor's busy phase returns while it lends (at most 8 s away); lulld
 # revokes on its next sample and logs the latency; xl shows the donor's cap back.
+# Only a revocation after the lease seen above counts (earlier ones are in the log too).
+n0=$(grep -c 'revoked: dom' /tmp/lulld-1.log)
 i=0
-while ! grep -q 'revoked: dom' /tmp/lulld-1.log && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
-r=$(grep -m1 'revoked: dom' /tmp/lulld-1.log)
+while [ "$(grep -c 'revoked: dom' /tmp/lulld-1.log)" -le "$n0" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+r=$(grep 'revoked: dom' /tmp/lulld-1.log | sed -n "$((n0 + 1))p")
 if [ -n "$r" ]; then
   rd=$(echo "$r" | sed -n "s/.*revoked: dom \([0-9]*\)'s.*/\1/p")
   rn=$(xl list | awk -v d="$rd" '$2 == d { print $1 }')
