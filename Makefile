@@ -72,8 +72,11 @@ test: build
 
 bench: bench-ring $(BENCH_STEPS)
 
+# Round trips are a few hundred ns: as root the benchmark runs at real-time priority
+# (chrt, util-linux) so that a shared machine's other work does not land inside them
+# (docs/shm.md shows the difference).
 bench-ring: build
-	$(BUILD)/tests/bench/ring/lull-bench-ring
+	$(if $(filter 0,$(shell id -u)),chrt -f 1) $(BUILD)/tests/bench/ring/lull-bench-ring --benchmark_min_time=0.5
 
 fuzz: deps
 	@cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
