@@ -4,6 +4,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <string>
+
+#include <unistd.h>
 
 #include "dom0/workload.h"
 
@@ -86,7 +89,7 @@ TEST(Traces, PlanetLab) {
 }
 
 TEST(Traces, PlanetLabFileNamesWithSpacesAndBadValues) {
-  fs::path d = fs::temp_directory_path() / "lull_pl_test";
+  fs::path d = fs::temp_directory_path() / ("lull_pl_test_" + std::to_string(::getpid()));  // per process: ctest -j
   fs::remove_all(d);
   fs::create_directories(d);
   { std::ofstream(d / "node_a slice") << "5\n7\n9\n"; }
@@ -110,7 +113,7 @@ TEST(Traces, BitbrainsSkipsNonReportingRowsAndNamesBadLines) {
     EXPECT_GT(g.info.mem_max_gib, 0);
     for (float m : g.mem) EXPECT_LE(m, g.info.mem_max_gib + 1e-6);
   }
-  fs::path d = fs::temp_directory_path() / "lull_bb_test";
+  fs::path d = fs::temp_directory_path() / ("lull_bb_test_" + std::to_string(::getpid()));  // per process: ctest -j
   fs::remove_all(d);
   fs::create_directories(d);
   const char* hdr = "Timestamp [ms];\tCPU cores;\tCPU capacity provisioned [MHZ];\tCPU usage [MHZ];\tCPU usage [%];\t"

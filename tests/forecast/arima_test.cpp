@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <ostream>
 #include <sstream>
 #include <string>
 
@@ -139,6 +140,10 @@ std::string RunStatsmodels(const std::vector<double>& x, int p, int q, std::stri
 }
 
 struct RefCase { double phi, theta; int p, q; unsigned seed; };
+// Readable parameters in test names, not a byte dump.
+void PrintTo(const RefCase& c, std::ostream* os) {
+  *os << "ARMA(" << c.p << "," << c.q << ") phi=" << c.phi << " theta=" << c.theta << " seed=" << c.seed;
+}
 
 class ArimaVsStatsmodels : public ::testing::TestWithParam<RefCase> {};
 

@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <fstream>
 #include <random>
+#include <string>
+
+#include <unistd.h>
 
 #include "forecast/metrics.h"
 
@@ -62,7 +65,8 @@ TEST(Lstm, SaveLoadRoundTripAndCorruption) {
   cfg.epochs = 1;
   cfg.hidden = 6;
   ASSERT_TRUE(a.Train({Bursty(500, 4)}, cfg, nullptr).ok());
-  const std::string path = ::testing::TempDir() + "/lstm_weights.txt";
+  // Per process: ctest runs tests in parallel, and other build trees may run this one too.
+  const std::string path = ::testing::TempDir() + "/lull_lstm_weights_" + std::to_string(::getpid()) + ".txt";
   ASSERT_TRUE(a.Save(path).ok());
   InactivityLstm b;
   ASSERT_TRUE(b.Load(path).ok());
@@ -78,6 +82,7 @@ TEST(Lstm, SaveLoadRoundTripAndCorruption) {
   EXPECT_EQ(st.code(), Status::Code::kCorruption);
   EXPECT_NE(st.message().find(path), std::string::npos);
   EXPECT_EQ(b.Load("/nonexistent/weights").code(), Status::Code::kNotFound);
+  std::remove(path.c_str());
 }
 
 TEST(Lstm, RejectsBadTrainingInput) {

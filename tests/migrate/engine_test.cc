@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,6 +36,16 @@ constexpr size_t kMiB = 1 << 20;
 
 void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
+// Waits for something another thread or process brings about. The bound only ends a
+// hang: it is far above any wait seen on a loaded machine, and a pass returns at once.
+bool Eventually(const std::function<bool()>& f, int bound_ms = 60000) {
+  for (int waited = 0; waited < bound_ms; waited += 10) {
+    if (f()) return true;
+    SleepMs(10);
+  }
+  return f();
+}
+
 // 'R'/'S' running or sleeping, 'T' stopped, 0 gone.
 char State(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
@@ -43,17 +54,17 @@ char State(pid_t pid) {
   return rp == std::string::npos || rp + 2 >= s.size() ? 0 : s[rp + 2];
 }
 
-// Whether the guest writes again (it is running): polls its dirty pages for up to 3 s,
-// since a loaded machine may not schedule it for a while.
+// Whether the guest writes again (it is running): polls its dirty pages until it does
+// (a loaded machine may not schedule it for a while; a stopped guest never writes).
 bool WritesAgain(ProcessGuest* g) {
   std::vector<uint32_t> d;
   if (!g->CollectDirty(&d).ok()) return false;
-  for (int i = 0; i < 150; ++i) {
-    SleepMs(20);
-    if (!g->CollectDirty(&d).ok()) return false;
-    if (!d.empty()) return true;
-  }
-  return false;
+  bool failed = false;
+  return Eventually([&] {
+           failed = failed || !g->CollectDirty(&d).ok();
+           return failed || !d.empty();
+         }) &&
+         !failed;
 }
 
 std::unique_ptr<ProcessGuest> Guest(size_t mib, uint64_t rate, double hot, uint32_t write = 64) {
@@ -84,12 +95,12 @@ TEST(ProcessGuest, TracksWritesAndPauses) {
   ASSERT_TRUE(g->CollectDirty(&d).ok());
   EXPECT_EQ(g->pages(), d.size()) << "the first scan reports every page";
   d.clear();
-  for (int i = 0; i < 100 && d.size() <= 10; ++i) {  // until a few writes landed
-    SleepMs(30);
+  Eventually([&] {  // until a few writes landed
     std::vector<uint32_t> more;
-    ASSERT_TRUE(g->CollectDirty(&more).ok());
+    EXPECT_TRUE(g->CollectDirty(&more).ok());
     d.insert(d.end(), more.begin(), more.end());
-  }
+    return d.size() > 10;
+  });
   const size_t hot = static_cast<size_t>(g->pages() * 0.05);
   EXPECT_GT(d.size(), 10u);
   for (uint32_t p : d) ASSERT_LT(p, hot) << "a page outside the hot set was reported dirty";
@@ -180,7 +191,7 @@ void ExpectRolledBack(ProcessGuest* g, Target* t) {
   EXPECT_FALSE(g->paused());
   EXPECT_TRUE(WritesAgain(g)) << "the source guest should be running";
   // The server may still be finishing its side.
-  for (int i = 0; i < 200 && t->server->stats().memory_in_use; ++i) SleepMs(10);
+  Eventually([&] { return t->server->stats().memory_in_use == 0; });
   EXPECT_EQ(0u, t->server->stats().memory_in_use);
   EXPECT_EQ(0u, t->factory.started());
   EXPECT_EQ(0u, t->server->stats().committed);
@@ -240,12 +251,20 @@ TEST(Migrate, NoTargetIsAClearError) {
   REQUIRE_TRACKING();
   auto g = Guest(4, 100, 0.1);
   ASSERT_TRUE(g);
-  Listener l;  // a port that was free a moment ago
-  ASSERT_TRUE(Listener::Listen("127.0.0.1", 0, &l).ok());
-  uint16_t port = l.port();
-  l.Close();
+  // A port bound but not listening: connections are refused, and while the socket is
+  // held no other process (a parallel test's server) can start listening there.
+  int held = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(held, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(0, bind(held, reinterpret_cast<sockaddr*>(&sa), sizeof sa));
+  socklen_t len = sizeof sa;
+  ASSERT_EQ(0, getsockname(held, reinterpret_cast<sockaddr*>(&sa), &len));
+  const uint16_t port = ntohs(sa.sin_port);
   MigrateStats st;
   lull::Status s = Migrate(g.get(), "127.0.0.1", port, MigrateOptions{}, &st);
+  close(held);
   EXPECT_EQ(lull::Status::Code::kUnavailable, s.code());
   EXPECT_NE(std::string::npos, s.message().find("connect to 127.0.0.1")) << s.ToString();
   EXPECT_NE(0, State(g->pid()));
@@ -304,7 +323,7 @@ TEST(Reservation, PrewarmsReleasesExpiresAndIsUsed) {
   EXPECT_EQ(lull::Status::Code::kNotFound, ReleaseReservation("127.0.0.1", port, id).code());
   // A reservation nobody uses runs out.
   ASSERT_TRUE(Reserve("127.0.0.1", port, 4 * kMiB, 50, &id).ok());
-  for (int i = 0; i < 100 && t.server->stats().reservations_expired == 0; ++i) SleepMs(20);
+  Eventually([&] { return t.server->stats().reservations_expired != 0; });
   EXPECT_EQ(1u, t.server->stats().reservations_expired);
   EXPECT_EQ(0u, t.server->stats().memory_in_use);
   // A migration uses its reservation.
@@ -318,7 +337,7 @@ TEST(Reservation, PrewarmsReleasesExpiresAndIsUsed) {
   ASSERT_TRUE(s.ok()) << s.ToString();
   // The target's server thread settles its accounting after COMMITTED: wait for it
   // (it raced the check under ASan in CI).
-  for (int i = 0; i < 200 && t.server->stats().memory_in_use != 0; ++i) SleepMs(10);
+  Eventually([&] { return t.server->stats().memory_in_use == 0; });
   EXPECT_EQ(0u, t.server->stats().memory_in_use);
   EXPECT_EQ(1u, t.factory.started());
   lull::Status bad = Reserve("127.0.0.1", port, 1000, 10, &id);
@@ -338,7 +357,7 @@ TEST(Server, RejectsGarbageAndKeepsServing) {
   char c;
   EXPECT_GE(0, read(fd, &c, 1)) << "the server should hang up (EOF or reset)";
   close(fd);
-  for (int i = 0; i < 100 && t.server->stats().failed == 0; ++i) SleepMs(10);
+  Eventually([&] { return t.server->stats().failed != 0; });
   EXPECT_NE(std::string::npos, t.server->stats().last_error.find("LM magic"))
       << t.server->stats().last_error;
   uint64_t id;
@@ -436,7 +455,7 @@ TEST(Migrate, SendsTheProvisioningPlanAndTheTargetAppliesIt) {
   MigrateStats st;
   lull::Status s = Migrate(g.get(), "127.0.0.1", server->port(), o, &st);
   ASSERT_TRUE(s.ok()) << s.ToString();
-  for (int i = 0; i < 500 && server->stats().provision_step < 4; ++i) SleepMs(10);
+  Eventually([&] { return server->stats().provision_step >= 4; });
   ServerStats ss = server->stats();
   EXPECT_EQ(1u, ss.provisioned);
   EXPECT_TRUE(ss.provision_error.empty()) << ss.provision_error;
@@ -500,11 +519,11 @@ TEST(Migrate, ProvisionsAProcessGuestThroughItsCgroup) {
   MigrateStats st;
   lull::Status s = Migrate(g.get(), "127.0.0.1", t.server->port(), o, &st);
   ASSERT_TRUE(s.ok()) << s.ToString();
-  ServerStats ss = t.server->stats();
-  for (int i = 0; i < 300 && ss.provision_step < 1 && ss.provision_error.empty(); ++i) {
-    SleepMs(10);
+  ServerStats ss;
+  Eventually([&] {
     ss = t.server->stats();
-  }
+    return ss.provision_step >= 1 || !ss.provision_error.empty();
+  });
   if (ss.provision_error.find("Unavailable") != std::string::npos ||
       ss.provision_error.find("unavailable") != std::string::npos)
     GTEST_SKIP() << "no writable cgroups here: " << ss.provision_error;

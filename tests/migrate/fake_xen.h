@@ -19,6 +19,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <ostream>
 #include <random>
 #include <set>
 #include <vector>
@@ -39,6 +40,8 @@ class FakeXen : public XenCalls {
     int pause_count = 0;
   };
   enum class Layout { kTree, kLinear };
+  // Readable parameters in test names ("GetParam() = tree", not a byte dump).
+  friend void PrintTo(Layout l, std::ostream* os) { *os << (l == Layout::kTree ? "tree" : "linear"); }
 
   explicit FakeXen(uint64_t frames) : frames_(frames) {
     fd_ = memfd_create("fake-xen-machine", MFD_CLOEXEC);

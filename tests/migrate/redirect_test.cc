@@ -37,9 +37,16 @@ class Haproxy {
       execl(kHaproxy, kHaproxy, "-db", "-q", "-f", (dir_ + "/haproxy.cfg").c_str(), nullptr);
       _exit(127);
     }
+    // Wait for its admin socket while it lives (bounded at 60 s: only a hang ends there;
+    // a loaded machine can take seconds to start it).
     struct stat st;
-    for (int i = 0; i < 300 && stat(sock_.c_str(), &st) != 0; ++i)
+    for (int i = 0; i < 6000 && stat(sock_.c_str(), &st) != 0; ++i) {
+      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        break;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
   ~Haproxy() {
     if (pid_ > 0) {

@@ -37,11 +37,16 @@ TEST(CgroupControl, AppliesAndMeasuresAndCleansUp) {
   ASSERT_TRUE(cg->Apply(Resources{0.25, 256, 0}).ok());
   EXPECT_EQ(cg->v2() ? "25000 100000" : "25000", Slurp(cg->cpu_limit_file()));
   EXPECT_EQ("268435456", Slurp(cg->memory_limit_file()));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Each Measure reports the use since the one before. A loaded machine may not run the
+  // guest in a given window, so measure windows until one shows it ran (bounded: 60 s).
   Resources used;
-  ASSERT_TRUE(cg->Measure(&used).ok());
+  for (int window = 0; window < 200; ++window) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ASSERT_TRUE(cg->Measure(&used).ok());
+    EXPECT_LE(used.cpu, 2.0) << "window " << window;  // capped at 0.25 vCPU above
+    if (used.cpu > 0) break;
+  }
   EXPECT_GT(used.cpu, 0.0) << "the guest's workload ran in the cgroup";
-  EXPECT_LE(used.cpu, 2.0);
   EXPECT_FALSE(cg->Apply(Resources{0, 256, 0}).ok());
   std::string dir = cg->cpu_limit_file();
   dir = dir.substr(0, dir.rfind('/'));

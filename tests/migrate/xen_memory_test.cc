@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <ostream>
 #include <thread>
 
 #include "dom0/migrate/source.h"
@@ -249,6 +250,15 @@ TEST(DomainMemory, DirtyPagesComeFromXensBitmapAndAreCleared) {
 }  // namespace lull::xen
 
 namespace lull::migrate {
+
+// Readable parameters in test names ("GetParam() = scan", not a byte dump); beside the
+// type's namespace, where gtest's lookup finds it.
+void PrintTo(XenGuestMemory::DirtyMode m, std::ostream* os) {
+  *os << (m == XenGuestMemory::DirtyMode::kScan       ? "scan"
+          : m == XenGuestMemory::DirtyMode::kLogDirty ? "logdirty"
+                                                      : "auto");
+}
+
 namespace {
 
 using lull::xen::testing::FakeXen;
@@ -373,6 +383,15 @@ TEST_P(MigrateXen, RunningGuestArrivesWhole) {
       std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
   });
+  // The premise: the guest is writing when the migration starts (a loaded machine may
+  // not have run the writer yet, and the migration can be over before it does).
+  for (int i = 0; i < 600000 && writes.load() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  if (writes.load() == 0) {
+    stop = true;
+    writer.join();
+    FAIL() << "the guest thread never wrote";
+  }
   MigrateOptions o;
   o.verify_memory = true;
   o.max_downtime_ms = 50;
@@ -384,7 +403,8 @@ TEST_P(MigrateXen, RunningGuestArrivesWhole) {
   EXPECT_GT(writes.load(), 0u);
   EXPECT_EQ(fx.dom(dom).pause_count, 1);  // left paused (kKeepPaused)
   std::unique_ptr<ReceivedGuest> r;
-  for (int i = 0; i < 200 && !(r = factory.TakeCommitted()); ++i)
+  // The target's thread commits after the source returns; wait for it (bounded: 60 s).
+  for (int i = 0; i < 6000 && !(r = factory.TakeCommitted()); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ASSERT_TRUE(r);
   ASSERT_EQ(r->pages, g->pages());

@@ -8,12 +8,18 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 
 #include "dom0/snapshot/critical_set.h"
 #include "dom0/snapshot/uring_reader.h"
 #include "tests/snapshot/test_util.h"
 
 namespace lull::snapshot {
+
+// Readable parameters in test names ("GetParam() = lazy", not a byte dump); beside the
+// type's namespace, where gtest's lookup finds it.
+void PrintTo(RestoreMode m, std::ostream* os) { *os << ModeName(m); }
+
 namespace {
 
 constexpr uint64_t kP = kPageBytes;
