@@ -73,22 +73,50 @@ TEST(Prometheus, ScrapesLulldAndAnswersQueries) {
     y << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
       << "scrape_configs:\n  - job_name: lulld\n    static_configs:\n      - targets: ['127.0.0.1:" << m.port() << "']\n";
   }
-  const int web = FreePort();
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    int null = open("/dev/null", O_WRONLY);
-    dup2(null, 1);
-    dup2(null, 2);
-    std::string cf = "--config.file=" + (dir / "prometheus.yml").string();
-    std::string st = "--storage.tsdb.path=" + (dir / "data").string();
-    std::string la = "--web.listen-address=127.0.0.1:" + std::to_string(web);
-    execl(prom, prom, cf.c_str(), st.c_str(), la.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
+  // Prometheus on a port that was free a moment ago: another process may take it first,
+  // and then Prometheus exits; start it again on another port. Ready is its /-/ready
+  // answering, waited for while it lives (bounded at 2 minutes, only to end a hang).
+  auto start = [&](int web) -> pid_t {
+    pid_t pid = fork();
+    if (pid == 0) {
+      int null = open("/dev/null", O_WRONLY);
+      dup2(null, 1);
+      dup2(null, 2);
+      std::string cf = "--config.file=" + (dir / "prometheus.yml").string();
+      std::string st = "--storage.tsdb.path=" + (dir / "data").string();
+      std::string la = "--web.listen-address=127.0.0.1:" + std::to_string(web);
+      execl(prom, prom, cf.c_str(), st.c_str(), la.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    return pid;
+  };
+  pid_t pid = -1;
+  int web = 0;
+  bool ready = false;
+  for (int attempt = 0; attempt < 3 && !ready; ++attempt) {
+    web = FreePort();
+    pid = start(web);
+    ASSERT_GE(pid, 0);
+    httplib::Client probe("127.0.0.1", web);
+    probe.set_connection_timeout(2);
+    for (int i = 0; i < 1200 && !ready; ++i) {
+      if (waitpid(pid, nullptr, WNOHANG) == pid) {
+        pid = -1;
+        break;
+      }
+      auto res = probe.Get("/-/ready");
+      ready = res && res->status == 200;
+      if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   }
+  if (!ready && pid > 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  ASSERT_TRUE(ready) << "Prometheus did not start (three ports tried)";
   httplib::Client c("127.0.0.1", web);
   c.set_connection_timeout(2);
-  json granted = QueryUntilPresent(c, "lull_leases_granted_total{job=\"lulld\"}", 120);
+  json granted = QueryUntilPresent(c, "lull_leases_granted_total{job=\"lulld\"}", 240);
   json lent = QueryUntilPresent(c, "count(lull_guest_lent_cpus)", 20);
   json up = QueryUntilPresent(c, "up{job=\"lulld\"}", 20);
   kill(pid, SIGTERM);

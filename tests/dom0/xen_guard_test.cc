@@ -70,9 +70,10 @@ class FileApplier : public UndoApplier {
   std::vector<DomId> gone_, broken_;
 };
 
-// Waits (bounded) for a condition another process brings about; never asserts on time.
+// Waits for a condition another process brings about; never asserts on time. The bound
+// (60 s) only ends a hang: a loaded machine can take seconds to run the guard.
 bool WaitFor(const std::function<bool()>& f) {
-  for (int i = 0; i < 1000; ++i) {
+  for (int i = 0; i < 6000; ++i) {
     if (f()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
