@@ -11,9 +11,13 @@
 #    directory and .pc, on top of Debian's own patches.
 # 3. Builds the hypervisor with Debian's configuration (credit is built in; boot it
 #    with sched=credit) and keeps the result in $CACHE/out/<hash>/xen.gz, where <hash>
-#    covers the series, every patch and lull_shm.h. An unchanged series is not rebuilt;
+#    covers the series, every patch, lull_shm.h and xen-patches/xen.config (Kconfig
+#    changes over Debian's: shadow paging, for PV log-dirty). An unchanged series is not rebuilt;
 #    a changed one rebuilds incrementally in the same tree. When the series touches
 #    tools/, also configures the tools once and builds tools/libs and xl ($out/xl).
+#    Each build is also kept outside the clone, in $LULL_XEN_STORE/<hash>/ (default
+#    /var/cache/lull/xen; empty to disable), so that a fresh clone of the same series
+#    copies it instead of fetching and building for minutes.
 # Prints the path of the built xen.gz on the last line. Exit 0 built (or cached), 3 when
 # what it needs cannot be had here (no shm/lull_shm.h yet, no source), 1 when the series
 # does not apply or the build fails.
@@ -64,8 +68,14 @@ grep -v '^[[:space:]]*\(#\|$\)' "$here/series" | while read -r p _; do
   cp "$here/$p" "$pdir.new/$p"
   echo "$p" >>"$pdir.new/series"
 done
-hash=$(cd "$pdir.new" && cat series $(cat series) | sha256sum | cut -c1-16)
+grep -v '^[[:space:]]*\(#\|$\)' "$here/xen.config" >"$pdir.new/xen.config"
+hash=$(cd "$pdir.new" && cat series $(cat series) xen.config | sha256sum | cut -c1-16)
 out=$cache/out/$hash
+store=${LULL_XEN_STORE-/var/cache/lull/xen}
+if [ ! -s "$out/xen.gz" ] && [ -n "$store" ] && [ -s "$store/$hash/xen.gz" ]; then
+  mkdir -p "$out" && cp "$store/$hash"/* "$out/"
+  echo "build-xen: series $hash copied from $store/$hash"
+fi
 if [ -s "$out/xen.gz" ]; then
   echo "build-xen: series $hash already built"
   echo "$out/xen.gz"
@@ -121,10 +131,19 @@ if [ ! -f xen/.config ]; then
   fi
   cp "$cfg" xen/.config
 fi
+# xen.config's lines replace whatever Debian's config says of the same option.
+while IFS= read -r kv; do
+  sed -i "/^${kv%%=*}=/d; /^# ${kv%%=*} is not set/d" xen/.config && echo "$kv" >>xen/.config
+done <"$pdir/xen.config"
 echo "build-xen: building the hypervisor (series $hash, -j$jobs)"
 start=$(date +%s)
 make -C xen olddefconfig >>"$log" 2>&1 || die "make olddefconfig failed"
 grep -q '^CONFIG_SCHED_CREDIT=y' xen/.config || die "the config lost CONFIG_SCHED_CREDIT"
+while IFS= read -r kv; do
+  grep -qx "$kv" xen/.config || die "olddefconfig dropped $kv (xen-patches/xen.config): a dependency is off"
+done <"$pdir/xen.config"
+# A shim-only build would turn off the PV guests' own features (and shadow paging).
+! grep -q '^CONFIG_PV_SHIM_EXCLUSIVE=y' xen/.config || die "CONFIG_PV_SHIM_EXCLUSIVE is on"
 make -C xen -j"$jobs" xen >>"$log" 2>&1 || die "the hypervisor build failed (log: $log)"
 mkdir -p "$out"
 
@@ -149,7 +168,13 @@ if grep -qs '^+++ b/tools/' "$pdir"/*.patch; then
   cp tools/xl/xl "$out/xl"
 fi
 gzip -9c xen/xen >"$out/xen.gz.tmp" && mv "$out/xen.gz.tmp" "$out/xen.gz"
-cp "$pdir/series" "$out/series"
+cp "$pdir/series" "$pdir/xen.config" "$out/"
 ln -sfn "$hash" "$cache/out/current"
+if [ -n "$store" ] && mkdir -p "$store/$hash.tmp" 2>/dev/null &&
+   cp "$out"/* "$store/$hash.tmp/" && rm -rf "$store/$hash" && mv "$store/$hash.tmp" "$store/$hash"; then
+  echo "build-xen: kept in $store/$hash"
+else
+  echo "build-xen: could not keep the build in '$store' (not writable); the clone's cache has it"
+fi
 echo "build-xen: built in $(($(date +%s) - start))s"
 echo "$out/xen.gz"
