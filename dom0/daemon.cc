@@ -78,6 +78,13 @@ void Daemon::StepOnce() {
   engine_->Poll();
 }
 
+void Daemon::Deliver(const PressureEvent& ev) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (!engine_) return;
+  engine_->OnPressure(ev);
+  delivered_.fetch_add(1);
+}
+
 Status Daemon::Run(const std::atomic<bool>& stop, bool exit_at_end) {
   auto t0 = std::chrono::steady_clock::now();
   if (live_) {

@@ -42,6 +42,11 @@ class Daemon {
   Status Run(const std::atomic<bool>& stop, bool exit_at_end);
   // One step: simulated, or one sample of the live host (tests drive the daemon with this).
   void StepOnce();
+  // An event from a thread of the host's own (the patched Xen's ring poller: Xen revoked
+  // a lease, or a lender's demand is back), handled at once under the daemon's lock -
+  // the engine ends the lease and requeues its task without waiting for the next step.
+  void Deliver(const PressureEvent& ev);
+  uint64_t delivered() const { return delivered_.load(); }
   nlohmann::json Handle(const nlohmann::json& req);
   std::string Metrics();
   // Returns every lease; the number returned goes to *n.
@@ -66,6 +71,7 @@ class Daemon {
   std::unique_ptr<Engine> engine_;
   std::mutex mu_;
   int64_t steps_total_ = 0;
+  std::atomic<uint64_t> delivered_{0};
 };
 
 }  // namespace lull::dom0

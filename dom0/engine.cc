@@ -67,6 +67,8 @@ struct Engine::G {
   double thr_used = 0;
   std::vector<uint64_t> leases;  // ids of the leases this guest donates to
   GuestTelemetry tel;
+  bool hinted_busy = false;       // the host holds our busy hint for its leases
+  uint64_t hinted_from_ns = 0;
 };
 
 Engine::Engine(HostBackend* host, TaskQueue* tasks, const EngineConfig& cfg, const FutureView* future)
@@ -81,24 +83,17 @@ Status Engine::Start() {
   if (cfg_.policy == Policy::kOracle && !future_)
     return Status::InvalidArgument("the oracle policy needs a view of the future (simulation only)");
   std::vector<GuestInfo> infos;
+  guests_version_ = host_->GuestsVersion();
   Status s = host_->ListGuests(&infos);
   if (!s.ok()) return s;
   guests_.clear();
   by_domid_.clear();
   period_ns_ = static_cast<uint64_t>(cfg_.control_period_s * kNs);
   const uint64_t start = host_->NowNs();
-  for (const auto& gi : infos) {
-    auto g = std::make_unique<G>();
-    g->info = gi;
-    g->index = guests_.size();
-    g->prof = std::make_unique<GuestProfiler>(cfg_.window_periods);
-    g->tuner = ThresholdTuner(&cfg_.tuner, gi.cls);
-    g->leases.reserve(8);
+  for (size_t i = 0; i < infos.size(); ++i) {
     // Guest i of n closes at phase i/n of the interval: the forecasting work is spread
     // evenly over the control steps instead of landing on one.
-    g->next_close_ns = start + period_ns_ + period_ns_ * g->index / std::max<size_t>(1, infos.size());
-    by_domid_[gi.domid] = g.get();
-    guests_.push_back(std::move(g));
+    AddG(infos[i], start + period_ns_ + period_ns_ * i / std::max<size_t>(1, infos.size()), guests_.size());
   }
   donors_.clear();
   donors_.reserve(guests_.size());
@@ -110,6 +105,75 @@ Status Engine::Start() {
   next_control_ns_ = start + period_ns_;
   host_->SetPressureHandler([this](const PressureEvent& ev) { OnPressure(ev); });
   return Status::Ok();
+}
+
+Engine::G* Engine::AddG(const GuestInfo& gi, uint64_t next_close_ns, size_t at) {
+  auto g = std::make_unique<G>();
+  g->info = gi;
+  g->prof = std::make_unique<GuestProfiler>(cfg_.window_periods);
+  g->tuner = ThresholdTuner(&cfg_.tuner, gi.cls);
+  g->leases.reserve(8);
+  g->next_close_ns = next_close_ns;
+  G* raw = g.get();
+  by_domid_[gi.domid] = raw;
+  guests_.insert(guests_.begin() + static_cast<std::ptrdiff_t>(at), std::move(g));
+  for (size_t i = at; i < guests_.size(); ++i) guests_[i]->index = i;
+  RebuildDonors();
+  return raw;
+}
+
+// A guest that left: its leases end (the host has undone them or will find nothing to
+// undo), their tasks go back to the queue, and the guest's state is gone - a later
+// domain with the same domid starts afresh.
+void Engine::RemoveG(size_t index) {
+  G& g = *guests_[index];
+  scratch_ids_.assign(g.leases.begin(), g.leases.end());
+  for (uint64_t id : scratch_ids_) {
+    auto it = leases_.find(id);
+    if (it == leases_.end()) continue;
+    (void)host_->RevokeLease(id);  // NotFound: the host dropped it with the domain
+    Forget(it->second.info);
+    leases_.erase(it);
+    ++stats_.leases_dropped;
+  }
+  scratch_ids_.clear();
+  by_domid_.erase(g.info.domid);
+  guests_.erase(guests_.begin() + static_cast<std::ptrdiff_t>(index));
+  for (size_t i = index; i < guests_.size(); ++i) guests_[i]->index = i;
+  // Phase order is kept: the cursor still points at the guest due next.
+  if (index < cursor_) --cursor_;
+  if (cursor_ >= guests_.size()) cursor_ = 0;
+  RebuildDonors();
+  ++stats_.guests_left;
+}
+
+// donors_ holds indices into guests_: renumbered when a guest comes or goes.
+void Engine::RebuildDonors() {
+  donors_.clear();
+  for (const auto& gp : guests_) if (gp->is_donor) donors_.push_back(gp->index);
+}
+
+void Engine::SyncGuests() {
+  guests_version_ = host_->GuestsVersion();
+  std::vector<GuestInfo> infos;
+  if (!host_->ListGuests(&infos).ok()) return;  // try again at the next change
+  std::unordered_map<DomId, const GuestInfo*> now_there;
+  for (const auto& gi : infos) now_there[gi.domid] = &gi;
+  for (size_t i = guests_.size(); i-- > 0;) {
+    auto it = now_there.find(guests_[i]->info.domid);
+    if (it == now_there.end() || it->second->instance != guests_[i]->info.instance) RemoveG(i);
+  }
+  const uint64_t now = host_->NowNs();
+  for (const auto& gi : infos) {
+    if (by_domid_.count(gi.domid)) continue;
+    // The newcomer closes last in phase order: just before the cursor, one interval on
+    // (no earlier than any guest now waiting, so the cursor's walk stays in time order).
+    uint64_t close = now + period_ns_;
+    for (const auto& gp : guests_) close = std::max(close, gp->next_close_ns);
+    AddG(gi, close, cursor_);
+    if (guests_.size() > 1) cursor_ = (cursor_ + 1) % guests_.size();
+    ++stats_.guests_added;
+  }
 }
 
 Engine::G* Engine::FindG(DomId d) {
@@ -169,6 +233,7 @@ void Engine::EndLease(uint64_t id, bool forced) {
 
 void Engine::Poll() {
   auto wall0 = std::chrono::steady_clock::now();
+  if (host_->GuestsVersion() != guests_version_) SyncGuests();
   const uint64_t now = host_->NowNs();
   double host_now = 0;
   for (auto& gp : guests_) {
@@ -385,6 +450,7 @@ void Engine::CloseGuest(G& g, uint64_t now) {
     donors_.push_back(g.index);
   }
   g.leased = g.lent_cpu > 0 || g.lent_mem > 0;
+  Hint(g, now);
   if (hook_ && (traced_.empty() || std::find(traced_.begin(), traced_.end(), g.info.domid) != traced_.end())) {
     Prediction p = g.prof->Cpu();
     hook_(PeriodRecord{now / kNs, g.info.domid, g.last_mean_cpu, g.peak_cpu, p.p50 * g.info.vcpus,
@@ -393,6 +459,43 @@ void Engine::CloseGuest(G& g, uint64_t now) {
   g.peak_cpu = g.sum_cpu = g.peak_mem = 0;
   g.n = 0;
   g.revocations = 0;
+}
+
+// The busy hint: P(the lender's peak stays below what it kept) over 1..k control periods,
+// k = the lease period in periods; the first period by whose end the lull has more
+// likely than not ended is when the host should expect the wake. ProbStayBelow is
+// monotone in the horizon, so the scan stops at the first such period.
+void Engine::Hint(G& g, uint64_t now) {
+  if (cfg_.policy != Policy::kLull) return;  // only lull's forecasts say when a lull ends
+  if (g.leases.empty()) {
+    g.hinted_busy = false;  // the host's hints live with the leases they were given for
+    return;
+  }
+  const double kept = std::clamp((g.info.vcpus - g.lent_cpu) / g.info.vcpus, 0.0, 1.0);
+  const int k = std::clamp(static_cast<int>(std::ceil(cfg_.lease_period_s / cfg_.control_period_s - 1e-9)), 1, 16);
+  double p_busy = 0;
+  uint64_t from = 0;
+  for (int j = 1; j <= k; ++j) {
+    double p = 1.0 - g.prof->ProbCpuBelowFor(kept, j);
+    if (p >= cfg_.busy_hint_p) {
+      p_busy = std::min(1.0, p);
+      from = now + static_cast<uint64_t>(j - 1) * period_ns_;
+      break;
+    }
+  }
+  if (p_busy > 0) {
+    if (g.hinted_busy && g.hinted_from_ns == from) return;
+    if (host_->HintBusy(g.info.domid, from, p_busy, true).ok()) {
+      g.hinted_busy = true;
+      g.hinted_from_ns = from;
+      ++stats_.busy_hints;
+    }
+  } else if (g.hinted_busy) {
+    if (host_->HintBusy(g.info.domid, now, g.prof->ProbCpuBelowFor(kept, k), false).ok()) {  // p(idle)
+      g.hinted_busy = false;
+      ++stats_.idle_hints;
+    }
+  }
 }
 
 // Lease what the donors have left to the highest-priority tasks that fit, each task from

@@ -86,6 +86,11 @@ struct EngineConfig {
   double cpu_margin = 0.05;        // fraction of vCPUs kept above the predicted level
   double mem_margin = 0.03;
   double host_reserve_cpus = 0.5;  // kept free on the host in every policy
+  // Busy hint (lull only): a lender whose lull the forecast ends within the coming lease
+  // period with at least this probability is hinted busy to the host from the control
+  // period it ends in (HostBackend::HintBusy), so the host can end the lease at the
+  // wake; withdrawn when the probability falls back below it.
+  double busy_hint_p = 0.5;
   TunerConfig tuner;
   // The host's own threshold (P(host demand stays below the level) to lend up to it),
   // tuned by the same loop from host-pressure events.
@@ -116,6 +121,9 @@ struct EngineStats {
   uint64_t control_periods = 0;
   uint64_t leases_granted = 0, forced_revocations = 0, planned_returns = 0;
   uint64_t host_pressure_events = 0;   // forced revocations for host-wide contention
+  uint64_t guests_added = 0, guests_left = 0;  // at run time, after Start
+  uint64_t leases_dropped = 0;         // ended because their donor left
+  uint64_t busy_hints = 0, idle_hints = 0;  // HintBusy sent / withdrawn
   uint64_t tasks_completed = 0;
   double handed_cpu_s = 0, handed_mem_gib_s = 0;
   double last_control_wall_us = 0;
@@ -143,6 +151,11 @@ class Engine {
 
   // Enumerates guests, builds their profilers and registers for pressure events.
   Status Start();
+  // Re-reads the host's guest list (Poll does it whenever GuestsVersion moves): a new
+  // domain gets a profiler and the next phase slot; a domain that left - or whose domid
+  // now names another domain (instance changed) - is dropped with its leases (the host
+  // has undone them; their tasks are pending again) and nothing is ever actuated on it.
+  void SyncGuests();
   // The control step, every host step: sample telemetry, credit tasks, close the guests
   // whose interval ends now (bounded, see above), lease lendable capacity to tasks.
   void Poll();
@@ -184,6 +197,10 @@ class Engine {
   void EndLease(uint64_t id, bool forced);
   void Forget(const LeaseInfo& l);
   G* FindG(DomId d);
+  G* AddG(const GuestInfo& gi, uint64_t next_close_ns, size_t at);
+  void RemoveG(size_t index);
+  void RebuildDonors();
+  void Hint(G& g, uint64_t now);
 
   HostBackend* host_;
   TaskQueue* tasks_;
@@ -203,6 +220,7 @@ class Engine {
   double oracle_headroom_ = 0;
   bool grants_blocked_ = false;    // after host contention, until the host's next close
   uint64_t oracle_headroom_ns_ = ~0ULL;
+  uint64_t guests_version_ = 0;
   std::vector<size_t> donors_;     // guests with lendable CPU left (lazily pruned)
   std::vector<uint64_t> scratch_ids_;
   std::vector<std::pair<double, uint64_t>> scratch_sizes_;

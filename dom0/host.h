@@ -19,7 +19,8 @@
 // guest with its original settings within one lease period. Pressure (a donor's vCPU
 // wakes while capped, its memory use reaches the lowered balloon target, or guests wait
 // for CPU while leases are active) is reported to the registered PressureHandler at
-// once, the way an event channel would wake lulld.
+// once, the way an event channel would wake lulld. Guests may appear and leave while
+// lulld runs (GuestsVersion); a guest that leaves takes its leases with it.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +41,9 @@ bool ParsePriorityClass(const std::string& s, PriorityClass* out);
 
 struct GuestInfo {
   DomId domid = 0;
+  // Which domain holds `domid` (Xen reuses domids): a hash of the domain's UUID on Xen,
+  // a counter on the simulated host. A changed instance is a new guest.
+  uint64_t instance = 0;
   std::string name;
   int vcpus = 1;
   double mem_max_gib = 1;    // what the guest is entitled to (maxmem)
@@ -93,6 +97,11 @@ class HostBackend {
   virtual int PhysicalCpus() const = 0;
   virtual double PhysicalMemGib() const = 0;
   virtual Status ListGuests(std::vector<GuestInfo>* out) const = 0;
+  // Bumped whenever the guest list changes (a domain appeared, left, or its domid now
+  // names another domain): the engine re-reads ListGuests when it moves, so guests
+  // come and go at run time without a restart. A host whose guests never change may
+  // keep the default.
+  virtual uint64_t GuestsVersion() const { return 0; }
   virtual Status ReadTelemetry(DomId d, GuestTelemetry* out) const = 0;
 
   virtual Status SetSched(DomId d, const SchedParams& p) = 0;
@@ -108,6 +117,15 @@ class HostBackend {
   virtual Status RevokeLease(uint64_t id) = 0;
 
   virtual void SetPressureHandler(PressureHandler h) = 0;
+
+  // The forecast says donor `d`'s lull ends (its demand returns) from `from_ns` on, with
+  // probability `p` (busy = true), or withdraws that (busy = false). A host that can act
+  // before the wake (the patched scheduler revokes on the first wake after it, without
+  // the grace rule) uses it; others ignore it.
+  virtual Status HintBusy(DomId d, uint64_t from_ns, double p, bool busy) {
+    (void)d; (void)from_ns; (void)p; (void)busy;
+    return Status::Ok();
+  }
 };
 
 }  // namespace lull::dom0

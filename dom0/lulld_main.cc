@@ -196,6 +196,9 @@ int main(int argc, char** argv) {
   }
   Daemon d(cfg, std::move(live));
   if (lull::Status s = d.Init(); !s.ok()) return Fail(s);
+  // Xen's revocations (and a lender's returning demand) reach the engine from the ring's
+  // poller at once, not at the next sample.
+  if (ring) ring->SetDemandHandler([&d](const PressureEvent& ev) { d.Deliver(ev); });
   struct sigaction sa{};
   sa.sa_handler = OnSignal;
   sigaction(SIGTERM, &sa, nullptr);
@@ -221,6 +224,7 @@ int main(int argc, char** argv) {
         PolicyName(cfg.engine.policy), cfg.pcpus, cfg.guests, cfg.socket.c_str());
   }
   (void)d.Run(g_stop, exit_at_end);
+  if (ring) ring->StopPoller();  // no event may reach the daemon while it shuts down
   size_t n = 0;
   (void)d.Shutdown(&n);
   // Every donor has its settings back before we say so.

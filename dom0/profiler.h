@@ -42,6 +42,8 @@ class GuestProfiler {
   Prediction Cpu() const;
   Prediction Mem() const;
   double ProbCpuBelow(double level) const { return cpu_->ProbStayBelow(level, window_); }
+  // The same over `periods` control periods (e.g. a lease period longer than the window).
+  double ProbCpuBelowFor(double level, int periods) const { return cpu_->ProbStayBelow(level, periods); }
   double ProbMemBelow(double level) const { return mem_->ProbStayBelow(level, window_); }
   // Mean absolute error of the p50 forecast, and how often the p95 was exceeded.
   double CpuMae() const { return mae_; }

@@ -22,6 +22,7 @@ SimHost::SimHost(const SimHostConfig& cfg, const Workload* w) : cfg_(cfg), w_(w)
   for (const auto& s : w->guests) {
     Guest g;
     g.info = s.info;
+    g.info.instance = ++instances_;
     g.sched.weight = s.info.weight;
     g.maxmem_gib = s.info.mem_max_gib;
     g.balloon_gib = s.info.mem_max_gib;
@@ -107,11 +108,46 @@ void SimHost::UpdatePlacement() {
 
 SimHost::Guest* SimHost::Find(DomId d) {
   auto it = index_.find(d);
-  return it == index_.end() ? nullptr : &guests_[it->second];
+  return it == index_.end() || !guests_[it->second].present ? nullptr : &guests_[it->second];
 }
 const SimHost::Guest* SimHost::Find(DomId d) const {
   auto it = index_.find(d);
-  return it == index_.end() ? nullptr : &guests_[it->second];
+  return it == index_.end() || !guests_[it->second].present ? nullptr : &guests_[it->second];
+}
+
+Status SimHost::SetPresent(DomId d, bool present) {
+  auto it = index_.find(d);
+  if (it == index_.end()) return Status::NotFound("domain " + std::to_string(d) + " is not in the workload");
+  Guest& g = guests_[it->second];
+  if (g.present == present)
+    return present ? Status::AlreadyExists("domain " + std::to_string(d) + " is running")
+                   : Status::NotFound("domain " + std::to_string(d) + " is not running");
+  if (!present) {
+    // Destroyed: its leases die with it (the scheduler forgets a dead lender's entries).
+    for (auto l = leases_.begin(); l != leases_.end();) {
+      if (l->second.g.donor != d) { ++l; continue; }
+      stats_.handed_cpu_s += l->second.g.cpus * (now_ns_ - l->second.installed_ns) / kNs;
+      Restore(l->second);
+      ++stats_.leases_dropped;
+      l = leases_.erase(l);
+    }
+    g.present = false;
+  } else {
+    // A new domain under a reused domid: nothing of the old one carries over.
+    const auto& spec = w_->guests[it->second].info;
+    g.info.instance = ++instances_;
+    g.sched = SchedParams{spec.weight, 0};
+    g.maxmem_gib = g.balloon_gib = spec.mem_max_gib;
+    g.lent_cpu = g.lent_mem = 0;
+    g.rs.assign(static_cast<size_t>(spec.vcpus), VcpuRunstate{});
+    for (auto& a : g.vcpu_affinity) a.clear();
+    g.pool = 0;
+    g.last_want = g.last_served = g.mem_used = 0;
+    g.present = true;
+  }
+  UpdatePlacement();
+  ++version_;
+  return Status::Ok();
 }
 
 double SimHost::Entitled(const Guest& g) const {
@@ -268,6 +304,7 @@ void SimHost::Step() {
   // 2. Demand for this step, and the allocation under the current leases.
   std::vector<double> want(n), mem(n), before, after;
   for (size_t i = 0; i < n; ++i) {
+    if (!guests_[i].present) continue;  // a destroyed guest wants nothing
     want[i] = w_->Cpu(i, t_s);
     mem[i] = w_->Mem(i, t_s);
     guests_[i].mem_used = mem[i];
@@ -352,6 +389,7 @@ void SimHost::Step() {
       }
       stats_.unmet_mem_gib_s += short_gib * secs;
     }
+    if (!g.present) continue;
     // Runstate: served time runs, the rest of the wanted time is runnable-waiting.
     double per_vcpu_run = served / g.info.vcpus, per_vcpu_wait = unmet / g.info.vcpus;
     for (auto& r : g.rs) {
@@ -371,7 +409,7 @@ void SimHost::Step() {
 
 Status SimHost::ListGuests(std::vector<GuestInfo>* out) const {
   out->clear();
-  for (const auto& g : guests_) out->push_back(g.info);
+  for (const auto& g : guests_) if (g.present) out->push_back(g.info);
   return Status::Ok();
 }
 

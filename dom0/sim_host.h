@@ -64,6 +64,7 @@ struct SimStats {
   double demand_mem_gib_s = 0, unmet_mem_gib_s = 0;
   double handed_cpu_s = 0, handed_mem_gib_s = 0;
   uint64_t leases_installed = 0, leases_revoked = 0, leases_expired = 0;
+  uint64_t leases_dropped = 0;          // ended because their donor left (SetPresent)
   uint64_t lease_entries_rejected = 0;  // torn or invalid lease-table reads, ignored
   std::vector<double> waits_ms;         // each throttled guest-step: how long it waited
   std::vector<double> revoke_latency_ms;// demand returned -> donor restored
@@ -114,6 +115,12 @@ class SimHost : public HostBackend {
   // The lease table entry holding lease `id` (nullptr when none): what the scheduler
   // model reads each slice. Tests write to it to play a broken or hostile writer.
   lull_lease* LeaseEntry(uint64_t id) const;
+  // Guests that come and go (xl create / xl destroy): a workload guest leaves (its
+  // leases end with it, its demand stops) or appears again under the same domid as a
+  // NEW domain (fresh instance, runstate, default settings), as Xen reuses domids.
+  // Each change bumps GuestsVersion(). NotFound for a domid not in the workload.
+  Status SetPresent(DomId d, bool present);
+  uint64_t GuestsVersion() const override { return version_; }
 
   void SetPressureHandler(PressureHandler h) override { handler_ = std::move(h); }
 
@@ -128,6 +135,7 @@ class SimHost : public HostBackend {
     std::vector<std::vector<int>> vcpu_affinity;  // per vCPU; empty = every pCPU
     int pool = 0;
     std::vector<int> allowed;   // pool ∩ union of vCPU affinities, sorted
+    bool present = true;        // false: destroyed (SetPresent), invisible to lulld
   };
   struct Lease {
     LeaseGrant g;
@@ -156,6 +164,7 @@ class SimHost : public HostBackend {
   SimStats stats_;
   uint64_t now_ns_ = 0;
   int64_t step_ = 0;
+  uint64_t version_ = 0, instances_ = 0;
   std::vector<std::pair<DomId, uint64_t>> revoked_in_step_;  // donor, when
   std::vector<DomId> pressured_;  // donors with a pressure event this step
   bool host_pressure_ = false;

@@ -225,6 +225,7 @@ Status XenHost::RefreshDomains() {
     else d = std::make_unique<Dom>();
     d->uuid = uuid;
     d->info.domid = id;
+    d->info.instance = std::hash<std::string>{}(uuid);
     std::string name;
     if (!XsRead(XS(xsh_), "/local/domain/" + std::to_string(id) + "/name", &name)) name = id == 0 ? "Domain-0" : "";
     if (name.empty()) continue;  // still being built: its name comes with the next watch event
@@ -236,14 +237,30 @@ Status XenHost::RefreshDomains() {
     if (xc_sched_credit_domain_get(XC(xch_), id, &sc) == 0) d->info.weight = sc.weight;
     next[id] = std::move(d);
   }
-  for (auto& [id, d] : doms_)
-    if (!next.count(id)) Log(LogLevel::kInfo, "domain %u (%s) left", id, d ? d->info.name.c_str() : "?");
-  for (auto& [id, d] : next)
-    if (!doms_.count(id)) Log(LogLevel::kInfo, "domain %u (%s) appeared", id, d->info.name.c_str());
+  // doms_ entries moved into `next` are null here; a reused domid left a non-null one.
+  bool changed = false;
+  for (auto& [id, d] : doms_) {
+    if (next.count(id) && !d) continue;
+    changed = true;
+    Log(LogLevel::kInfo, "domain %u (%s) left", id, d ? d->info.name.c_str() : "?");
+  }
+  for (auto& [id, d] : next) {
+    auto old = doms_.find(id);
+    if (old != doms_.end() && !old->second) continue;
+    changed = true;
+    Log(LogLevel::kInfo, "domain %u (%s) appeared", id, d->info.name.c_str());
+  }
+  if (changed) ++version_;
   doms_ = std::move(next);
-  // Leases of a domain that left are void; the journal entry goes with the restore attempt.
+  // Leases of a domain that left (or whose domid is now another domain) are void; the
+  // journal entry goes with the restore attempt.
+  auto alive = [this](DomId id, const std::string& uuid) {
+    const Dom* d = Find(id);
+    return d && d->uuid == uuid;
+  };
   std::vector<uint64_t> gone;
-  for (auto& [lid, l] : leases_) if (!doms_.count(l.g.donor) || !doms_.count(l.borrower)) gone.push_back(lid);
+  for (auto& [lid, l] : leases_)
+    if (!alive(l.g.donor, l.donor_uuid) || !alive(l.borrower, l.borrower_uuid)) gone.push_back(lid);
   for (uint64_t lid : gone) (void)EndLease(lid, "a domain left");
   dirty_ = false;
   return Status::Ok();
@@ -263,11 +280,16 @@ Status XenHost::Sample() {
   // Host busy share from the pCPUs' idle time.
   std::vector<xc_cpuinfo_t> ci(static_cast<size_t>(std::max(1, pcpus_)));
   int nr = 0;
+  HostLoadSample load;
+  load.pcpus = pcpus_;
   if (xc_getcpuinfo(XC(xch_), static_cast<int>(ci.size()), ci.data(), &nr) == 0 && nr > 0) {
     if (prev_idle_ns_.size() == static_cast<size_t>(nr) && now > prev_idle_at_) {
       uint64_t idle = 0;
       for (int i = 0; i < nr; ++i) idle += ci[static_cast<size_t>(i)].idletime - prev_idle_ns_[static_cast<size_t>(i)];
       host_busy_ = std::clamp(1.0 - static_cast<double>(idle) / (static_cast<double>(now - prev_idle_at_) * nr), 0.0, 1.0);
+      load.pcpus = nr;
+      load.interval_ns = now - prev_idle_at_;
+      load.idle_ns = idle;
     }
     prev_idle_ns_.resize(static_cast<size_t>(nr));
     for (int i = 0; i < nr; ++i) prev_idle_ns_[static_cast<size_t>(i)] = ci[static_cast<size_t>(i)].idletime;
@@ -371,7 +393,46 @@ Status XenHost::Sample() {
     for (auto& [lid, l] : leases_) any |= l.g.donor == it->first;
     it = any ? std::next(it) : pressured_.erase(it);
   }
+  return HostWide(load, now);
+}
+
+// Host-wide pressure from the pCPUs' idle time and free memory (dom0/host_pressure.h).
+Status XenHost::HostWide(HostLoadSample load, uint64_t now) {
+  xc_physinfo_t pi{};
+  if (xc_physinfo(XC(xch_), &pi) == 0) load.free_mem_gib = static_cast<double>(pi.free_pages) * 4.0 / kKibPerGib;
+  else load.free_mem_gib = mem_gib_;  // unknown: never a memory shortage
+  for (const auto& [lid, l] : leases_) {
+    load.lent_cpus += l.g.cpus;
+    load.mem_lent |= l.g.mem_gib > 0;
+  }
+  for (const auto& [id, d] : doms_) {
+    if (!d->managed) continue;
+    bool lender = false;
+    for (const auto& [lid, l] : leases_) lender |= l.g.donor == id;
+    if (!lender) load.waiting_cpus += d->runnable;  // a lender's own wait is its own pressure
+  }
+  pressure_ = DeriveHostPressure(load, cfg_.host_pressure, pressure_.saturated_run);
+  if (cfg_.host_log_s > 0 && now >= next_host_log_ns_) {
+    next_host_log_ns_ = now + static_cast<uint64_t>(cfg_.host_log_s * 1e9);
+    Log(LogLevel::kInfo, "host: %.2f of %d pCPUs busy, %.2f idle, %.3f GiB free, guests waiting %.2f CPU, lent %.2f CPU",
+        pressure_.busy_cpus, load.pcpus, pressure_.idle_cpus, pressure_.free_mem_gib, load.waiting_cpus, load.lent_cpus);
+  }
+  if (!pressure_.cpu && !pressure_.mem) return Status::Ok();
+  Log(LogLevel::kInfo, "host pressure: %s%s (idle %.2f pCPUs for %d samples, %.3f GiB free, guests waiting %.2f CPU)",
+      pressure_.cpu ? "cpu" : "", pressure_.mem ? " memory" : "", pressure_.idle_cpus, pressure_.saturated_run,
+      pressure_.free_mem_gib, load.waiting_cpus);
+  // The engine frees the largest leases for the CPU shortfall (none for memory: it stops
+  // granting until the host's next close).
+  if (handler_) handler_(PressureEvent{PressureKind::kHost, 0, now, pressure_.cpu ? pressure_.cpu_shortfall : 0});
+  pressure_.saturated_run = 0;  // raised: the next needs a sustained run of its own
   return Status::Ok();
+}
+
+Status XenHost::HintBusy(DomId d, uint64_t from_ns, double p, bool busy) {
+  const Dom* dom = Find(d);
+  if (!dom || !dom->managed) return Status::NotFound("domain " + std::to_string(d) + " is not a guest lulld manages");
+  if (!cfg_.ring) return Status::Ok();  // stock Xen has no use for it
+  return cfg_.ring->Hint(d, from_ns, p, busy);
 }
 
 Status XenHost::ListGuests(std::vector<GuestInfo>* out) const {
@@ -468,7 +529,7 @@ Status XenHost::InstallLease(const LeaseGrant& g) {
   // Originals first (fsync'd), then the change.
   if (!(s = Journal(*donor, true, g.mem_gib > 0, g.expires_ns)).ok()) return s;
   if (!(s = Journal(*borrower, true, false, g.expires_ns)).ok()) return s;
-  leases_[g.id] = Lease{g, b};
+  leases_[g.id] = Lease{g, b, donor->uuid, borrower->uuid};
   if (!(s = Apply(g.donor)).ok() || !(s = Apply(b)).ok()) {
     (void)EndLease(g.id, "could not be applied");
     return s;
@@ -501,11 +562,19 @@ Status XenHost::EndLease(uint64_t id, const char* why) {
   Lease l = it->second;
   leases_.erase(it);
   if (cfg_.ring) (void)cfg_.ring->Revoke(id);
-  Status s1 = Find(l.g.donor) ? Apply(l.g.donor) : Status::Ok();
-  Status s2 = Find(l.borrower) ? Apply(l.borrower) : Status::Ok();
-  // A domain that left: its journal entry is dropped by the restore attempt.
-  if (!Find(l.g.donor)) { XenApplier a; (void)journal_.Undo(l.g.donor, &a); }
-  if (!Find(l.borrower)) { XenApplier a; (void)journal_.Undo(l.borrower, &a); }
+  // Only the domain the lease was made with is touched: a domid that changed hands is
+  // another domain, whose settings lulld never journaled.
+  auto same = [this](DomId id, const std::string& uuid) {
+    const Dom* d = Find(id);
+    return d && d->uuid == uuid;
+  };
+  const bool donor_alive = same(l.g.donor, l.donor_uuid), borrower_alive = same(l.borrower, l.borrower_uuid);
+  Status s1 = donor_alive ? Apply(l.g.donor) : Status::Ok();
+  Status s2 = borrower_alive ? Apply(l.borrower) : Status::Ok();
+  // A domain that left: its journal entry is dropped by the restore attempt (the
+  // applier checks the UUID, so a successor of the same domid is left alone).
+  if (!donor_alive) { XenApplier a; (void)journal_.Undo(l.g.donor, &a); }
+  if (!borrower_alive) { XenApplier a; (void)journal_.Undo(l.borrower, &a); }
   const uint64_t done = NowNs();
   auto p = pressured_.find(l.g.donor);
   if (p != pressured_.end()) {

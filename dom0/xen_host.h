@@ -11,7 +11,16 @@
 //                back, which the engine must see when a donor's load returns.
 //   memory       tot_pages; xenstore memory/target (KiB) as the balloon target; a guest
 //                agent's memory/meminfo (used KiB, a plain number) when present.
-//   pCPUs        xc_physinfo (count, memory), xc_getcpuinfo (idle time, host load).
+//   pCPUs        xc_physinfo (count, memory, free memory each sample), xc_getcpuinfo
+//                (idle time): host-wide pressure (dom0/host_pressure.h) is raised as a
+//                PressureKind::kHost event when the pCPUs have no idle time left and
+//                guests other than the lenders wait, with leases active; the values are
+//                logged every host_log_s ("host: ...").
+//   guests come and go: GuestsVersion() moves when the list changes (a domain appeared,
+//                left, or its domid now names another UUID); the engine re-reads it. A
+//                lease whose lender or borrower left (or was replaced) ends at once:
+//                the survivor gets its journaled settings back, the dead domain's journal
+//                entry is dropped, nothing is written to a domid that changed hands.
 // Actuation: xc_sched_credit_domain_get/set (weight, cap), xc_vcpu_setaffinity (hard),
 // xenstore memory/target, xc_domain_setmaxmem. Every change is preceded by recording
 // the domain's original value in the undo journal (dom0/xen_guard.h), which lull-guard
@@ -50,6 +59,7 @@
 #include <vector>
 
 #include "dom0/daemon.h"
+#include "dom0/host_pressure.h"
 #include "dom0/xen_guard.h"
 
 namespace lull::dom0 {
@@ -64,6 +74,8 @@ class XenLeaseTable {
   virtual Status Revoke(uint64_t id) = 0;
   // Leases Xen revoked by itself since the last call: (lease id, when, monotonic ns).
   virtual void TakeRevoked(std::vector<std::pair<uint64_t, uint64_t>>* out) = 0;
+  // The forecast's busy hint for lender `d` (HostBackend::HintBusy).
+  virtual Status Hint(DomId d, uint64_t from_ns, double p, bool busy) = 0;
 };
 
 struct XenHostConfig {
@@ -74,6 +86,8 @@ struct XenHostConfig {
   double pressure_util = 0.75;                // share of the lowered cap that means "demand back"
   uint32_t borrower_weight_per_cpu = 256;
   XenLeaseTable* ring = nullptr;              // patched hypervisor only
+  HostPressureConfig host_pressure;           // host-wide pressure (dom0/host_pressure.h)
+  double host_log_s = 5;                      // log the host's load this often (0 = never)
 };
 
 class XenHost : public LiveHost {
@@ -100,10 +114,14 @@ class XenHost : public LiveHost {
   Status RenewLease(uint64_t id, uint64_t expires_ns) override;
   Status RevokeLease(uint64_t id) override;
   void SetPressureHandler(PressureHandler h) override { handler_ = std::move(h); }
+  uint64_t GuestsVersion() const override { return version_; }
+  Status HintBusy(DomId d, uint64_t from_ns, double p, bool busy) override;
 
   // Every lease's revocation latency (ms) and the host's pCPU busy share last sample.
   const std::vector<double>& revocation_ms() const { return revocation_ms_; }
   double host_busy() const { return host_busy_; }
+  // The last sample's host-wide view (idle pCPUs, free memory, pressure raised).
+  const HostPressure& host_pressure() const { return pressure_; }
   size_t replayed_at_open() const { return replayed_; }
   pid_t guard_pid() const { return guard_.pid(); }
 
@@ -112,8 +130,10 @@ class XenHost : public LiveHost {
   struct Lease {
     LeaseGrant g;
     DomId borrower = 0;
+    std::string donor_uuid, borrower_uuid;  // a reused domid is another domain
   };
   Status RefreshDomains();
+  Status HostWide(HostLoadSample load, uint64_t now);
   Status Journal(Dom& d, bool sched, bool target, uint64_t deadline_ns);
   Status Apply(DomId d);   // sets d's cap/weight/target from its originals and its leases
   Status EndLease(uint64_t id, const char* why);
@@ -135,6 +155,8 @@ class XenHost : public LiveHost {
   std::vector<uint64_t> prev_idle_ns_;
   uint64_t prev_idle_at_ = 0, opened_ns_ = 0;
   double host_busy_ = 0;
+  HostPressure pressure_;
+  uint64_t version_ = 1, next_host_log_ns_ = 0;
   int pcpus_ = 1;
   double mem_gib_ = 1;
   size_t replayed_ = 0;

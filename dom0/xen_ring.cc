@@ -234,6 +234,31 @@ Status XenRing::Revoke(uint64_t id) {
   return WriteSlot(slot, lull_lease_val{});
 }
 
+Status XenRing::Hint(DomId d, uint64_t from_ns, double p, bool busy) {
+  if (d >= LULL_DOMID_LIMIT) return Status::InvalidArgument("hint for domain " + std::to_string(d) + ": domain id out of range");
+  if (!(p >= 0 && p <= 1)) return Status::InvalidArgument("hint for domain " + std::to_string(d) + ": confidence must be in [0, 1]");
+  if (p < 0.5)
+    return Status::InvalidArgument(std::string(busy ? "busy" : "idle") + " hint for domain " + std::to_string(d) +
+                                   " at confidence " + std::to_string(p) + ": Xen ignores hints below 0.5");
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!st_.clock_known) return Status::Unavailable("no telemetry from Xen yet, so Xen's clock is unknown: poll first");
+  lull_cmd_rec c{};
+  c.type = busy ? LULL_CMD_HINT_BUSY : LULL_CMD_HINT_IDLE;
+  c.domid = static_cast<uint16_t>(d);
+  c.value = static_cast<uint32_t>(p * 1000.0 + 0.5);
+  const int64_t xen = static_cast<int64_t>(from_ns) - st_.clock_offset_ns;
+  c.until_ns = xen > 0 ? static_cast<uint64_t>(xen) : 1;
+  if (!lull_cmd_valid(&c, view_.geom.n_leases)) return Status::Internal("hint record fails lull_cmd_valid");
+  if (lull_prod_push(&cmd_, &c, sizeof(c))) {
+    st_.cmd_full++;
+    return Status::Unavailable("command ring full: hint for domain " + std::to_string(d) + " not sent");
+  }
+  lull_prod_publish(&cmd_);
+  st_.cmds++;
+  (busy ? st_.busy_hints : st_.idle_hints)++;
+  return Status::Ok();
+}
+
 void XenRing::TakeRevoked(std::vector<std::pair<uint64_t, uint64_t>>* out) {
   std::lock_guard<std::mutex> lk(mu_);
   out->insert(out->end(), revoked_.begin(), revoked_.end());

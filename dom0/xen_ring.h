@@ -21,6 +21,9 @@
 //              frees the entry (dom0's part of the protocol), and records the
 //              revocation with its latency measured on Xen's clock: from the lender's
 //              last WAKE at or before revoked_ns (its demand came back) to revoked_ns.
+//   hints      Hint() pushes the forecast's HINT_BUSY (the lender's lull ends from a
+//              given time: Xen revokes at its first wake after it, no grace) or
+//              HINT_IDLE (withdrawn) on the command ring.
 //   pressure   a lender whose demand is back - Xen revoked, or its telemetry crosses
 //              the same grace thresholds first - is reported to the demand handler at
 //              once, from the thread that polls (the poller, if started).
@@ -92,6 +95,7 @@ struct XenRingStats {
   uint64_t xen_half_errors = 0;  // a revoked_ns that made no sense
   uint64_t cmds = 0, cmd_full = 0;  // command records pushed; not pushed (ring full)
   uint64_t grants = 0, renewals = 0, dom0_revokes = 0, xen_revokes = 0, demand_events = 0;
+  uint64_t busy_hints = 0, idle_hints = 0;
   int64_t clock_offset_ns = 0;  // dom0 mono - Xen NOW(); valid when clock_known
   bool clock_known = false;
 };
@@ -127,6 +131,10 @@ class XenRing : public XenLeaseTable {
   Status Revoke(uint64_t id) override;
   // Leases Xen revoked since the last call: (lease id, dom0 monotonic ns of revoked_ns).
   void TakeRevoked(std::vector<std::pair<uint64_t, uint64_t>>* out) override;
+  // The busy hint (xen-patches/0005): HINT_BUSY for lender d from from_ns (dom0 mono,
+  // sent on Xen's clock) with confidence p in 1/1000, or HINT_IDLE to withdraw it.
+  // Xen ignores a hint below 500/1000, so one is not sent (InvalidArgument).
+  Status Hint(DomId d, uint64_t from_ns, double p, bool busy) override;
 
   bool DomTelemetry(DomId d, XenDomTel* out) const;
   XenRingStats stats() const;
