@@ -81,11 +81,27 @@ lull::Status XenGuestMemory::CollectDirty(std::vector<uint32_t>* dirty) {
   // Log-dirty: the bitmap is cleared now, so a page written during the full read the
   // caller does after the first call is reported by the next.
   if (auto s = mem_->CollectDirty(dirty); !s.ok()) return s;
+  const uint8_t* live = mem_->data();
+  const size_t ps = xen::kPageSize;
   if (!tracking_) {
     tracking_ = true;
     dirty->resize(pages());
     for (size_t i = 0; i < dirty->size(); ++i) (*dirty)[i] = static_cast<uint32_t>(i);
+    hash_.assign(pages(), 0);
+  } else if (paused_) {
+    // The stop-and-copy: add what Xen wrote without marking (see the header).
+    std::vector<bool> marked(pages());
+    for (uint32_t p : *dirty)
+      if (p < marked.size()) marked[p] = true;
+    for (size_t p = 0; p < pages(); ++p) {
+      if (!marked[p] && XXH3_64bits(live + p * ps, ps) != hash_[p]) {
+        dirty->push_back(static_cast<uint32_t>(p));
+        ++unmarked_;
+      }
+    }
   }
+  for (uint32_t p : *dirty)
+    if (p < hash_.size()) hash_[p] = XXH3_64bits(live + size_t{p} * ps, ps);
   return lull::Status::Ok();
 }
 

@@ -7,7 +7,13 @@
 //   - kLogDirty: Xen's log-dirty mode, turned on at Open; data() is the live mapping.
 //     The first CollectDirty() reports every page (the engine's contract) and clears
 //     Xen's bitmap; later calls read and clear it in one XEN_DOMCTL_SHADOW_OP_CLEAN, so a
-//     write racing with the call lands in this bitmap or the next.
+//     write racing with the call lands in this bitmap or the next. Xen does not mark
+//     every write of its own: a PV vCPU's runstate and vcpu_info areas, which it
+//     updates when the vCPU is descheduled (as Pause() does), and pages dom0's backends
+//     write through long-lived mappings. So the hash of each page is kept as reported,
+//     and the call made while the guest is paused (the stop-and-copy) also reports
+//     every page whose content no longer matches (counted in unmarked_pages()): the
+//     real hypervisor showed this as a checksum mismatch after a log-dirty migration.
 //   - kScan: for hypervisors that cannot track a PV guest (log-dirty of a PV guest needs
 //     shadow paging, which Debian's Xen 4.17 is built without). data() is then a copy
 //     in dom0 of what was last reported; CollectDirty() compares the live mapping with
@@ -67,12 +73,16 @@ class XenGuestMemory : public GuestMemory {
   bool paused() const { return paused_; }
   DirtyMode mode() const { return copy_ ? DirtyMode::kScan : DirtyMode::kLogDirty; }
   const std::string& tracking_note() const { return note_; }
+  // kLogDirty: pages found written at the paused round without a log-dirty mark.
+  uint64_t unmarked_pages() const { return unmarked_; }
 
  private:
   XenGuestMemory() = default;
   lull::Status Scan(std::vector<uint32_t>* dirty);
   std::unique_ptr<xen::DomainMemory> mem_;
   uint8_t* copy_ = nullptr;  // kScan: what was last reported (mmap'ed, pages() pages)
+  std::vector<uint64_t> hash_;  // kLogDirty: XXH3 of each page when last reported
+  uint64_t unmarked_ = 0;
   std::string note_;
   OnRelease on_release_ = OnRelease::kDestroy;
   bool tracking_ = false;

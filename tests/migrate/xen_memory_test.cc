@@ -3,6 +3,7 @@
 // whole migration of a "Xen" guest through the engine into a memory-only target.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <ostream>
 #include <thread>
@@ -280,6 +281,33 @@ TEST(XenGuest, FirstCollectIsEverythingThenOnlyWrites) {
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("changed its p2m"), std::string::npos) << s.ToString();
   EXPECT_NE(g->Describe().find("domid=" + std::to_string(dom)), std::string::npos);
+}
+
+TEST(XenGuest, PausedRoundAlsoSendsWhatXenWroteWithoutAMark) {
+  FakeXen fx(4096);
+  uint32_t dom = fx.AddGuest(300, FakeXen::Layout::kLinear);
+  std::unique_ptr<XenGuestMemory> g;
+  ASSERT_TRUE(XenGuestMemory::Open(&fx, dom, XenGuestMemory::OnRelease::kUnpause, &g).ok());
+  std::vector<uint32_t> d;
+  ASSERT_TRUE(g->CollectDirty(&d).ok());
+  ASSERT_EQ(d.size(), 300u);
+  // Xen updates a vCPU area in pfn 77 (no log-dirty mark); the guest writes pfn 5.
+  fx.PokeFrame(fx.dom(dom).p2m.at(77), 3, 0x1234);
+  fx.Write(dom, 5, 0, 9);
+  // While the guest runs only the marked page is reported: the bitmap is the source.
+  ASSERT_TRUE(g->CollectDirty(&d).ok());
+  EXPECT_EQ(d, std::vector<uint32_t>{5});
+  EXPECT_EQ(g->unmarked_pages(), 0u);
+  // Paused (the stop-and-copy): the unmarked page too, once.
+  fx.PokeFrame(fx.dom(dom).p2m.at(200), 0, 7);
+  ASSERT_TRUE(g->Pause().ok());
+  ASSERT_TRUE(g->CollectDirty(&d).ok());
+  std::sort(d.begin(), d.end());
+  EXPECT_EQ(d, (std::vector<uint32_t>{77, 200}));
+  EXPECT_EQ(g->unmarked_pages(), 2u);
+  ASSERT_TRUE(g->CollectDirty(&d).ok());
+  EXPECT_TRUE(d.empty());
+  ASSERT_TRUE(g->Resume().ok());
 }
 
 TEST(XenGuest, PauseIsBalancedAndReleasePolicyApplies) {
