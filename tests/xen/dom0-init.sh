@@ -38,12 +38,20 @@ read up _ </proc/uptime
 info "toolstack up at dom0 uptime ${up}s; hypervisor $(cat /sys/hypervisor/version/major).$(cat /sys/hypervisor/version/minor)$(cat /sys/hypervisor/version/extra)"
 info "xen cmdline: $(xl info | sed -n 's/^xen_commandline *: //p')"
 
+# Where the boot's time goes: "LULL-INFO phase NAME SECONDS" per phase (test-xen.sh
+# sums them up).
+t_phase=$up
+phase() { read up _ </proc/uptime; info "phase $1 $(awk -v a=$up -v b=$t_phase 'BEGIN { printf "%.1f", a - b }')"; t_phase=$up; }
+info "phase boot $up"
 . /test/dom0-checks.sh
+phase checks
 
 i=1
 while [ -f /test/extra-$i.sh ]; do
-  info "running extra dom0 script $i"
+  name=$(sed -n "s/^$i //p" /test/extra.names 2>/dev/null)
+  info "running extra dom0 script $i ${name:-}"
   if sh /test/extra-$i.sh; then pass extra-$i "exit 0"; else fail extra-$i "exit $?"; fi
+  phase "${name:-extra-$i}"
   i=$((i + 1))
 done
 finish

@@ -6,11 +6,8 @@
 # activated (no longer paused: r, b or runnable; activation time printed), resized (vCPUs online, memory
 # target in xenstore), returned to the pool (paused again); memory sharing reported;
 # the pool destroyed (no shadow domain left). Reports LULL-RESULT lines.
-pass() { echo "LULL-RESULT PASS $*"; }
-fail() { echo "LULL-RESULT FAIL $*"; rc=1; }
-info() { echo "LULL-INFO $*"; }
+. /test/dom0-lib.sh
 rc=0
-uptime_s() { read up _ </proc/uptime; echo "$up"; }
 # xl list's State column (e.g. --p---) and VCPUs column of domain $1.
 state_of() { xl list "$1" 2>/dev/null | awk 'NR == 2 { print $5 }'; }
 vcpus_of() { xl list "$1" 2>/dev/null | awk 'NR == 2 { print $4 }'; }

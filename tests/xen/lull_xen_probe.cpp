@@ -12,7 +12,7 @@
 //       per 30 ms accounting period, for LEASE_MS), and watches until Xen revokes it
 //       (xen-patches/0003: once the lender's demand returns) or it expires. Prints the lease's fate,
 //       the revocation's timing against the lender's WAKE telemetry, and BORROWER's CPU
-//       rate before and during the lease. Frees the slot at the end.
+//       rate before and during the lease, and LENDER's over the second after. Frees the slot at the end.
 //   lull-xen-probe leases
 //       every lease table entry's effective state (active / revoked / expired) on
 //       Xen's clock, as the scheduler sees it.
@@ -20,7 +20,10 @@
 //       sets the region up, maps it from DOMID_XEN (as xentrace maps trace buffers),
 //       drains the telemetry rings every 100 ms for SECONDS and prints totals; per
 //       domain it compares the run time the telemetry reports with the domain's
-//       cpu_time over the same window.
+//       cpu_time over the same window. For the first DOMID it also prints the run time
+//       of its idle wakes (TelReader's AnalyzeIdleWakes), per wake and summed over any
+//       window of 100, 200 and 400 ms: what xen-patches/0003's grace rule must let
+//       pass as idle (IDLE lines).
 // Output is "key=value" lines for the dom0 test script. Exit 0 on success, 1 on a
 // failed call (with the reason on stderr), 2 on bad usage.
 #include <time.h>
@@ -201,6 +204,9 @@ int CmdTel(int argc, char** argv) {
   // Drain what was published before the window, so the totals cover only the window.
   reader.Poll();
   lull::xentest::TelTotals before = reader.totals();
+  std::vector<uint64_t> open0;
+  for (uint32_t d : doms) open0.push_back(reader.OpenRunNs(static_cast<uint16_t>(d)));
+  reader.Keep(static_cast<uint16_t>(doms[0]), 1 << 20);
   std::vector<int64_t> cpu0 = CpuTimes(x, doms);
   double t0 = Now(), end = t0 + static_cast<double>(secs);
   int64_t polls = 0, max_batch = 0;
@@ -236,9 +242,20 @@ int CmdTel(int argc, char** argv) {
                 static_cast<unsigned long long>(d.block - d0.block),
                 static_cast<unsigned long long>(d.run - d0.run),
                 static_cast<unsigned long long>(d.desched - d0.desched),
-                static_cast<double>(d.ran_ns - d0.ran_ns) * 1e-9,
+                (static_cast<double>(d.ran_ns + reader.OpenRunNs(static_cast<uint16_t>(doms[k]))) -
+                 static_cast<double>(d0.ran_ns + open0[k])) * 1e-9,
                 cpu0[k] < 0 || cpu1[k] < 0 ? -1.0
                                            : static_cast<double>(cpu1[k] - cpu0[k]) * 1e-9);
+  }
+  for (uint64_t window_ms : {100, 200, 400}) {
+    const auto s = lull::xentest::AnalyzeIdleWakes(reader.kept(), window_ms * 1000000);
+    std::printf("IDLE dom=%u window_ms=%llu runs=%llu run_p50_us=%.0f run_p99_us=%.0f "
+                "run_max_us=%.0f win_max_us=%.0f win_wakes_max=%llu\n",
+                doms[0], static_cast<unsigned long long>(window_ms),
+                static_cast<unsigned long long>(s.runs), static_cast<double>(s.run_p50_ns) * 1e-3,
+                static_cast<double>(s.run_p99_ns) * 1e-3, static_cast<double>(s.run_max_ns) * 1e-3,
+                static_cast<double>(s.win_max_ns) * 1e-3,
+                static_cast<unsigned long long>(s.win_wakes_max));
   }
   lull_xen_unmap(x, mem, region.pages);
   lull_xen_close(x);
@@ -358,6 +375,13 @@ int CmdLease(int argc, char** argv) {
   std::vector<int64_t> g1 = CpuTimes(x, doms);
   nap(200);
   double rate_lease = static_cast<double>(g1[1] - g0[1]) * 1e-9 / (tg1 - tg0);
+  // The lender's CPU rate over the next second: a revocation at the return of its load
+  // finds it busy; one inside an idle phase (a grace rule too tight) finds it idle.
+  std::vector<int64_t> a0 = CpuTimes(x, doms);
+  double ta0 = Now();
+  nap(1000);
+  std::vector<int64_t> a1 = CpuTimes(x, doms);
+  double lender_rate_after = static_cast<double>(a1[0] - a0[0]) * 1e-9 / (Now() - ta0);
 
   // The lender's demand returned at its last wake at or before the revocation: the grace
   // rule (xen-patches/0003) then revokes once it has run long enough, in credit's own
@@ -377,7 +401,8 @@ int CmdLease(int argc, char** argv) {
   std::printf("LEASE fate=%s lender=%ld borrower=%ld credit=%ld lease_ms=%ld held_s=%.3f "
               "granted_ns=%llu revoked_ns=%llu lender_wake_ns=%llu revoked_event_ns=%llu "
               "wake_to_revoke_us=%.1f grant_to_revoke_ms=%.1f passed_wakes=%llu "
-              "borrower_rate_before=%.3f borrower_rate_lease=%.3f dropped=%llu\n",
+              "borrower_rate_before=%.3f borrower_rate_lease=%.3f lender_rate_after=%.3f "
+              "dropped=%llu\n",
               fate, lender, borrower, credit, lease_ms, tg1 - tg0,
               static_cast<unsigned long long>(v.granted_ns),
               static_cast<unsigned long long>(revoked_ns),
@@ -386,7 +411,8 @@ int CmdLease(int argc, char** argv) {
               revoked_ns && wake_ns ? (static_cast<double>(revoked_ns) - static_cast<double>(wake_ns)) / 1e3 : -1.0,
               revoked_ns ? (static_cast<double>(revoked_ns) - static_cast<double>(v.granted_ns)) / 1e6 : -1.0,
               static_cast<unsigned long long>(passed_wakes),
-              rate_before, rate_lease, static_cast<unsigned long long>(reader.totals().dropped));
+              rate_before, rate_lease, lender_rate_after,
+              static_cast<unsigned long long>(reader.totals().dropped));
 
   lull_lease_val freed{};
   lull_lease_write(slot, &freed);

@@ -1,6 +1,9 @@
 #include "tests/xen/tel_reader.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <deque>
+#include <utility>
 
 namespace lull::xentest {
 
@@ -56,6 +59,9 @@ int64_t TelReader::Poll() {
           if (kept_.size() >= keep_max_ && !kept_.empty()) kept_.erase(kept_.begin());
           if (keep_max_) kept_.push_back(r);
         }
+        const uint32_t key = static_cast<uint32_t>(r.domid) << 16 | r.vcpu;
+        if (r.type == LULL_TEL_RUN) running_since_[key] = r.time_ns;
+        if (r.type == LULL_TEL_BLOCK || r.type == LULL_TEL_DESCHED) running_since_.erase(key);
         DomTel& d = totals_.dom[r.domid];
         switch (r.type) {
           case LULL_TEL_WAKE: d.wake++; d.blocked_ns += r.arg; break;
@@ -75,6 +81,55 @@ int64_t TelReader::Poll() {
   totals_.skipped = skipped;
   totals_.dropped = dropped;
   return popped;
+}
+
+uint64_t TelReader::OpenRunNs(uint16_t domid) const {
+  uint64_t ns = 0;
+  for (auto it = running_since_.lower_bound(static_cast<uint32_t>(domid) << 16);
+       it != running_since_.end() && it->first >> 16 == domid; ++it)
+    if (totals_.latest_ns > it->second) ns += totals_.latest_ns - it->second;
+  return ns;
+}
+
+IdleWakeStats AnalyzeIdleWakes(std::vector<lull_tel_rec> recs, uint64_t window_ns) {
+  // Rings are drained one after another: put the pCPUs' records back in time order.
+  std::stable_sort(recs.begin(), recs.end(),
+                   [](const lull_tel_rec& a, const lull_tel_rec& b) { return a.time_ns < b.time_ns; });
+  std::map<uint32_t, bool> woke;             // per vCPU: a WAKE not yet ended by DESCHED/BLOCK
+  std::vector<std::pair<uint64_t, uint64_t>> ends;  // (BLOCK time, run) of each idle wake
+  for (const lull_tel_rec& r : recs) {
+    if (r.type == LULL_TEL_WAKE) {
+      woke[r.vcpu] = true;
+    } else if (r.type == LULL_TEL_DESCHED) {
+      woke[r.vcpu] = false;
+    } else if (r.type == LULL_TEL_BLOCK) {
+      if (woke[r.vcpu] && r.arg < window_ns) ends.emplace_back(r.time_ns, r.arg);
+      woke[r.vcpu] = false;
+    }
+  }
+  IdleWakeStats s;
+  s.runs = ends.size();
+  if (ends.empty()) return s;
+  std::vector<uint64_t> runs;
+  runs.reserve(ends.size());
+  std::deque<std::pair<uint64_t, uint64_t>> in_window;
+  uint64_t sum = 0;
+  for (const auto& e : ends) {
+    runs.push_back(e.second);
+    in_window.push_back(e);
+    sum += e.second;
+    while (in_window.front().first + window_ns <= e.first) {
+      sum -= in_window.front().second;
+      in_window.pop_front();
+    }
+    s.win_max_ns = std::max(s.win_max_ns, sum);
+    s.win_wakes_max = std::max<uint64_t>(s.win_wakes_max, in_window.size());
+  }
+  std::sort(runs.begin(), runs.end());
+  s.run_p50_ns = runs[runs.size() / 2];
+  s.run_p99_ns = runs[std::min(runs.size() - 1, runs.size() * 99 / 100)];
+  s.run_max_ns = runs.back();
+  return s;
 }
 
 }  // namespace lull::xentest

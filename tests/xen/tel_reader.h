@@ -48,6 +48,10 @@ class TelReader {
   // to the totals, release the slots. Returns records popped or a negative errno.
   int64_t Poll();
   const TelTotals& totals() const { return totals_; }
+  // Run time of `domid`'s vCPUs that are running now (a RUN not yet ended by BLOCK or
+  // DESCHED), up to the newest timestamp seen: ran_ns counts a run only when it ends,
+  // so a window's run time is the difference of ran_ns + OpenRunNs at its two ends.
+  uint64_t OpenRunNs(uint16_t domid) const;
   // Keep the valid records of domain `domid` (the newest `max` of them) for kept().
   void Keep(uint16_t domid, size_t max) { keep_dom_ = domid; keep_max_ = max; }
   const std::vector<lull_tel_rec>& kept() const { return kept_; }
@@ -63,6 +67,22 @@ class TelReader {
   int keep_dom_ = -1;
   size_t keep_max_ = 0;
   std::vector<lull_tel_rec> kept_;
+  std::map<uint32_t, uint64_t> running_since_;  // (domid << 16 | vcpu) -> RUN time
 };
+
+// Run time of a domain's idle wakes, from its telemetry records (TelReader::kept()).
+// An idle wake is a vCPU's WAKE followed by its BLOCK with no DESCHED between: it woke
+// (a timer), ran and blocked again by itself; its run is the BLOCK's arg. Runs of a
+// whole window or more are load, not idle wakes, and are left out (a busy phase that
+// starts from a wake runs for seconds; one that follows a preemption has a DESCHED).
+// The window sums are what xen-patches/0003's grace rule adds up over its window: the
+// test sets the rule's run threshold above win_max_ns.
+struct IdleWakeStats {
+  uint64_t runs = 0;          // idle wakes seen
+  uint64_t run_p50_ns = 0, run_p99_ns = 0, run_max_ns = 0;
+  uint64_t win_max_ns = 0;    // most idle-wake run time ending within any one window
+  uint64_t win_wakes_max = 0; // most idle wakes ending within any one window
+};
+IdleWakeStats AnalyzeIdleWakes(std::vector<lull_tel_rec> recs, uint64_t window_ns);
 
 }  // namespace lull::xentest

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <utility>
+#include <vector>
 
 namespace lull::xentest {
 namespace {
@@ -75,6 +77,23 @@ TEST(TelReader, SumsEventsPerDomainAcrossRings) {
   EXPECT_EQ(reader.Poll(), 0);
 }
 
+TEST(TelReader, CountsARunThatHasNotEndedUpToTheNewestRecord) {
+  Region r(2, 16);
+  TelReader reader;
+  ASSERT_EQ(reader.Attach(r.mem, r.size), 0) << reader.error();
+  EXPECT_EQ(r.Emit(0, LULL_TEL_RUN, 1, 0, 1000), 0);
+  EXPECT_EQ(r.Emit(1, LULL_TEL_WAKE, 2, 0, 1500), 0);
+  ASSERT_EQ(reader.Poll(), 2);
+  EXPECT_EQ(reader.OpenRunNs(1), 500u);  // running since 1000, newest record at 1500
+  EXPECT_EQ(reader.OpenRunNs(2), 0u);
+  EXPECT_EQ(reader.totals().dom.at(1).ran_ns, 0u);
+  // The run ends: ran_ns has it all, nothing is open; ran_ns + open grew by the same.
+  EXPECT_EQ(r.Emit(0, LULL_TEL_DESCHED, 1, 1200, 2200), 0);
+  ASSERT_EQ(reader.Poll(), 1);
+  EXPECT_EQ(reader.OpenRunNs(1), 0u);
+  EXPECT_EQ(reader.totals().dom.at(1).ran_ns, 1200u);
+}
+
 TEST(TelReader, ReportsProducerDropsWhenTheRingIsFull) {
   Region r(1, 16);
   TelReader reader;
@@ -138,6 +157,45 @@ TEST(TelReader, KeepsTheNewestRecordsOfOneDomainAndTheLatestTime) {
   EXPECT_EQ(reader.kept()[1].type, LULL_TEL_LEASE_REVOKED);
   EXPECT_EQ(reader.kept()[1].arg, 42u);
   EXPECT_EQ(reader.totals().latest_ns, 900u);
+}
+
+lull_tel_rec Rec(uint8_t type, uint16_t vcpu, uint64_t t_ms, uint64_t arg_ms) {
+  lull_tel_rec r{};
+  r.type = type;
+  r.vcpu = vcpu;
+  r.domid = 1;
+  r.time_ns = t_ms * 1000000;
+  r.arg = arg_ms * 1000000;
+  return r;
+}
+
+TEST(IdleWakes, SumsOnlyRunsBetweenAWakeAndItsOwnBlock) {
+  constexpr uint64_t kMs = 1000000;
+  std::vector<lull_tel_rec> recs = {
+      // Idle: timer wakes of 4, 6 and 10 ms within 100 ms, then one of 2 ms much later.
+      Rec(LULL_TEL_WAKE, 0, 0, 50), Rec(LULL_TEL_RUN, 0, 0, 0), Rec(LULL_TEL_BLOCK, 0, 4, 4),
+      Rec(LULL_TEL_WAKE, 0, 30, 26), Rec(LULL_TEL_BLOCK, 0, 36, 6),
+      Rec(LULL_TEL_WAKE, 0, 60, 24), Rec(LULL_TEL_BLOCK, 0, 70, 10),
+      Rec(LULL_TEL_WAKE, 0, 500, 430), Rec(LULL_TEL_BLOCK, 0, 502, 2),
+      // Load: preempted after the wake, then blocks after a long run: not an idle wake.
+      Rec(LULL_TEL_WAKE, 0, 1000, 498), Rec(LULL_TEL_DESCHED, 0, 1030, 30),
+      Rec(LULL_TEL_RUN, 0, 1040, 10), Rec(LULL_TEL_BLOCK, 0, 1060, 20),
+      // A busy phase that starts from a wake and runs for seconds: left out too.
+      Rec(LULL_TEL_WAKE, 0, 2000, 940), Rec(LULL_TEL_BLOCK, 0, 7000, 5000),
+  };
+  // The analysis orders records by time, whatever ring order they were drained in.
+  std::swap(recs[1], recs[4]);
+  IdleWakeStats s = AnalyzeIdleWakes(recs, 100 * kMs);
+  EXPECT_EQ(s.runs, 4u);
+  EXPECT_EQ(s.win_max_ns, 20 * kMs);  // 4 + 6 + 10 ending within 100 ms
+  EXPECT_EQ(s.win_wakes_max, 3u);
+  EXPECT_EQ(s.run_max_ns, 10 * kMs);
+  EXPECT_EQ(s.run_p50_ns, 6 * kMs);
+  // A window shorter than the gaps between the wakes sees one run at a time.
+  s = AnalyzeIdleWakes(recs, 25 * kMs);
+  EXPECT_EQ(s.win_max_ns, 10 * kMs);
+  EXPECT_EQ(s.win_wakes_max, 1u);
+  EXPECT_EQ(AnalyzeIdleWakes({}, 100 * kMs).runs, 0u);
 }
 
 TEST(TelReader, RejectsARegionThatIsNotOne) {

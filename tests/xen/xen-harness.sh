@@ -3,6 +3,7 @@
 #
 #   tests/xen/xen-harness.sh [--xen FILE] [--label NAME] [--payload DIR]
 #                            [--dom0-script FILE] [--timeout SECONDS] [--cache DIR]
+#                            [--quick-checks]
 #
 # --xen FILE         the hypervisor: an ELF `xen` or Debian's `xen-*.gz`; default the
 #                    stock Debian build from the cached packages.
@@ -14,6 +15,8 @@
 #                    `LULL-RESULT PASS|FAIL name detail` and its exit status is a result.
 #                    May be given more than once: the scripts run in the order given,
 #                    each as its own result (extra-1, extra-2, ...).
+# --quick-checks      the standard checks only start the guests and check the toolstack,
+#                    without the CPU pattern and cap measurements (about 60 s).
 # Debian packages are fetched with `apt-get download` into $CACHE/debs once and unpacked
 # with `dpkg -x`; nothing is installed on the host but the tools in xen-patches/xen.mk.
 # The serial log is kept in $CACHE/logs/<label>.log. Exit status 0 only when every
@@ -28,6 +31,7 @@ label=stock
 payload=""
 extra=()
 limit=900
+quick=0
 
 die() { echo "xen-harness: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -38,6 +42,7 @@ while [ $# -gt 0 ]; do
     --dom0-script) extra+=("${2:?--dom0-script needs a file}"); shift 2 ;;
     --timeout) limit=${2:?--timeout needs seconds}; shift 2 ;;
     --cache) cache=${2:?--cache needs a directory}; shift 2 ;;
+    --quick-checks) quick=1; shift ;;
     *) die "unknown argument '$1' (see the header of $0)" ;;
   esac
 done
@@ -136,7 +141,9 @@ done
 for b in xenstore xenstore-read xenstore-write xenstore-ls xenstore-list; do
   [ -e "$root/usr/bin/$b" ] && cp -L "$root/usr/bin/$b" $d/usr/bin/
 done
-copy_libs $d/usr/lib/xen-4.17/bin/* $d/usr/bin/xenstore
+# xenhypfs reads Xen's runtime parameters back (/params/..., set by xl set-parameters).
+cp "$root/usr/sbin/xenhypfs" $d/usr/sbin/
+copy_libs $d/usr/lib/xen-4.17/bin/* $d/usr/bin/xenstore $d/usr/sbin/xenhypfs
 # xl's threads need libgcc_s at exit (pthread_cancel dlopens it); ldd does not list it.
 cp -L /lib/x86_64-linux-gnu/libgcc_s.so.1 $d/lib/x86_64-linux-gnu/
 cp -r "$root/etc/xen/." $d/etc/xen/ 2>/dev/null || true
@@ -146,14 +153,17 @@ done
 cp "$vmlinux" $d/guest/vmlinux
 cp $work/domU-initrd.gz $d/guest/initrd.gz
 cp "$here/dom0-init.sh" $d/init && chmod 755 $d/init
-cp "$here/dom0-checks.sh" $d/test/dom0-checks.sh
+cp "$here/dom0-checks.sh" "$here/dom0-lib.sh" $d/test/
 if [ -n "$payload" ]; then
   mkdir -p $d/payload && cp -a "$payload/." $d/payload/
   elves=$(find $d/payload -type f -exec sh -c 'head -c 4 "$1" | grep -q ELF && echo "$1"' _ {} \;)
   [ -z "$elves" ] || copy_libs $elves
 fi
 i=0
-for f in "${extra[@]}"; do i=$((i + 1)); cp "$f" $d/test/extra-$i.sh; done
+[ $quick = 0 ] || : >$d/test/quick-checks
+for f in "${extra[@]}"; do
+  i=$((i + 1)); cp "$f" $d/test/extra-$i.sh; echo "$i $(basename "$f" .sh)" >>$d/test/extra.names
+done
 (cd $d && find . | cpio -o -H newc --quiet) >$work/dom0.img
 echo "xen-harness[$label]: dom0 image $(du -m $work/dom0.img | cut -f1) MiB, hypervisor $xen_img"
 
