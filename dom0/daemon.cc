@@ -171,7 +171,9 @@ json Daemon::Handle(const json& req) {
     return json{{"ok", true}, {"time_s", now / 1e9}, {"policy", PolicyName(cfg_.engine.policy)},
                 {"pcpus", hb_->PhysicalCpus()}, {"leases", engine_->Leases().size()},
                 {"handed_cpu_s", st.handed_cpu_s}, {"forced_revocations", st.forced_revocations},
-                {"host_load", st.host_load}, {"guests", gs}};
+                {"host_load", st.host_load}, {"host_pressure_events", st.host_pressure_events},
+                {"guests_added", st.guests_added}, {"guests_left", st.guests_left},
+                {"leases_dropped", st.leases_dropped}, {"busy_hints", st.busy_hints}, {"guests", gs}};
   }
   if (cmd == "predict") {
     DomId d;
