@@ -1,0 +1,156 @@
+# Guests that come and go while lulld runs, on the stock hypervisor (run in dom0 by
+# tests/xen/test-xen.sh after the standard checks, g1 and g2 running their on/off
+# workloads). lulld starts with g1, g2 and the management-task domain g3; then g4 is
+# created (xl create, 3 s busy / 6 s idle) and later destroyed. Checks, from dom0:
+#   hotplug-listed     lullctl list shows g4 soon after xl create (the @introduceDomain
+#                      watch; no restart);
+#   hotplug-profiled   lulld samples g4's CPU time: its demand follows its busy and idle
+#                      phases;
+#   hotplug-lends      lulld lends from g4 in an idle phase (lullctl leases names g4's
+#                      domid; xl shows g4's cap lowered);
+#   hotplug-drops      xl destroy g4 during that lease: lulld drops g4 (the
+#                      @releaseDomain watch) and its lease, the journal keeps no entry of
+#                      it, and every other guest is back to its own settings;
+#   hotplug-host       the host-wide values lulld derives (pCPU idle time, free memory)
+#                      are printed.
+. /test/dom0-lib.sh
+rc=0
+SOCK=/run/lulld/lulld-hp.sock
+JOURNAL=/run/lull/undo-hp.journal
+LOG=/tmp/lulld-hotplug.log
+# "name domid cpu_demand" per guest lulld lists (lullctl -j: keys sorted).
+guests() {
+  lullctl -s $SOCK -j list 2>/dev/null |
+    awk -F': ' '/"cpu_demand"/ { d = $2; sub(/,$/, "", d) } /"domid"/ { id = $2; sub(/,$/, "", id) }
+                /"name"/ { n = $2; gsub(/[",]/, "", n); print n, id, d }'
+}
+# Donor domids of lulld's leases, one a line.
+lease_donors() { lullctl -s $SOCK -j leases 2>/dev/null | awk -F': ' '/"donor"/ { d = $2; sub(/,$/, "", d); print d }'; }
+
+if ! command -v lulld >/dev/null || ! command -v lullctl >/dev/null; then
+  fail hotplug-present "lulld/lullctl not in the payload (XEN_PAYLOAD_BINS)"
+  exit 1
+fi
+if ! start_g3; then
+  fail hotplug-create-g3 "$G3_ERR"
+  exit 1
+fi
+xl destroy g4 2>/dev/null
+ORIG=$(all_sched)
+info "original credit settings: $ORIG"
+rm -f $JOURNAL
+lulld --host xen --task-domain g3 --step 0.1 --control-period 0.25 --lease-period 2 --warmup 5 \
+  --socket $SOCK --metrics '' --undo-journal $JOURNAL --policy lull >$LOG 2>&1 &
+LULLD=$!
+i=0
+while [ ! -S $SOCK ] && [ $i -lt 100 ] && kill -0 $LULLD 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+if [ ! -S $SOCK ]; then
+  fail hotplug-start "$(tail -5 $LOG | tr '\n' '|')"
+  exit 1
+fi
+before=$(guests | awk '{ print $1 }' | sort | tr '\n' ' ')
+
+mark hotplug-create
+cat >/test/g4.cfg <<EOC
+name = "g4"
+type = "pv"
+kernel = "/guest/vmlinux"
+ramdisk = "/guest/initrd.gz"
+cmdline = "console=hvc0 quiet lull_busy=3 lull_idle=6"
+memory = 128
+vcpus = 1
+on_crash = "destroy"
+EOC
+if ! xl create /test/g4.cfg >/tmp/create-g4.log 2>&1; then
+  fail hotplug-create-g4 "$(tail -3 /tmp/create-g4.log | tr '\n' '|')"
+  kill $LULLD; wait $LULLD 2>/dev/null
+  exit 1
+fi
+created=$(uptime_s)
+D4=$(xl domid g4 2>/dev/null)
+
+# 1. Listed without a restart.
+seen=""
+while within $created 30; do
+  seen=$(guests | awk '$1 == "g4"')
+  [ -n "$seen" ] && break
+  sleep 0.3
+done
+if [ -n "$seen" ] && [ "$before" = "g1 g2 " ] && kill -0 $LULLD 2>/dev/null; then
+  pass hotplug-listed "lulld listed g1 g2 at start, then g4 (dom $D4) $(awk -v a=$(uptime_s) -v b=$created 'BEGIN { printf "%.1f", a - b }') s after xl create; log: $(grep 'domain .* (g4) appeared' $LOG | head -1 | sed 's/^lulld info: //')"
+else
+  fail hotplug-listed "g4 (dom $D4) not listed in 30 s (at start: '$before'); $(tail -3 $LOG | tr '\n' '|')"
+fi
+
+# 2. Profiled: after its boot (a guest's kernel boot is busy), 25 s cover busy and idle
+# phases.
+hi=0; lo=9
+t0=$(uptime_s)
+while within $t0 25; do
+  d=$(guests | awk '$1 == "g4" { print $3 }')
+  if [ -n "$d" ]; then
+    hi=$(awk -v a=$hi -v b=$d 'BEGIN { print (b > a) ? b : a }'); lo=$(awk -v a=$lo -v b=$d 'BEGIN { print (b < a) ? b : a }')
+  fi
+  sleep 0.4
+done
+if awk -v a=$hi -v b=$lo 'BEGIN { exit !(a > 0.5 && b < 0.2) }'; then
+  pass hotplug-profiled "g4's CPU demand as lulld samples it: $lo..$hi CPUs over its busy and idle phases"
+else
+  fail hotplug-profiled "g4's CPU demand $lo..$hi (want > 0.5 busy, < 0.2 idle)"
+fi
+
+# 3. Lent from in an idle phase. One task: one lease at a time, so when g4 lends, the
+# borrower's settings come from g4's lease alone.
+lullctl -s $SOCK task-add backup --cpu-s 100000 --max-cpus 1 --deadline 3600 --target g3 >/dev/null
+mark hotplug-lend
+lent=""
+t0=$(uptime_s)
+while within $t0 120; do
+  if lease_donors | grep -qx "$D4"; then lent=1; break; fi
+  sleep 0.2
+done
+if [ -n "$lent" ]; then
+  cur="$(all_sched) g4=$(sched_of g4 | tr ' ' /)"
+  l=$(grep ": g4 (dom $D4, using" $LOG | tail -1)
+  dcpu=$(echo "$l" | sed -n 's/.*using \([0-9.]*\) CPU.*/\1/p')
+  if awk -v c="$dcpu" 'BEGIN { exit !(c != "" && c < 0.3) }'; then
+    pass hotplug-lends "lulld lends from g4: xl $cur (was $ORIG); $(echo "$l" | sed 's/^lulld info: //')"
+  else
+    fail hotplug-lends "a lease from g4 but '$l' (want g4 using < 0.3 CPU when it lent)"
+  fi
+  # 4. xl destroy during the lease. Paused first (a hypercall, at once): a paused guest
+  # does not wake, so its lease is still on when the slower destroy lands.
+  xl pause g4
+  during=$(lease_donors | grep -cx "$D4")
+  mark hotplug-destroy
+  xl destroy g4
+  gone=$(uptime_s)
+  ok=""
+  while within $gone 10; do
+    if ! guests | awk '{ print $1 }' | grep -qx g4 && ! lease_donors | grep -qx "$D4" && [ "$(all_sched)" = "$ORIG" ]; then ok=1; break; fi
+    sleep 0.2
+  done
+  after=$(awk -v a=$(uptime_s) -v b=$gone 'BEGIN { printf "%.2f", a - b }')
+  jn=$(grep -c "" $JOURNAL 2>/dev/null)
+  dropped=$(lullctl -s $SOCK -j list 2>/dev/null | awk -F': ' '/"leases_dropped"/ { d = $2; sub(/,$/, "", d); print d }')
+  if [ -n "$ok" ] && [ "$during" = 1 ] && [ "${dropped:-0}" -ge 1 ] && kill -0 $LULLD 2>/dev/null && grep -q "domain $D4 (g4) left" $LOG; then
+    pass hotplug-drops "g4 destroyed during its lease: lulld dropped it and $dropped lease(s), no lease of dom $D4, every guest back to $ORIG within ${after}s; log: $(grep -E "domain $D4 \(g4\) left|ended \(a domain left\)" $LOG | tr '\n' '|' | sed 's/lulld info: //g')"
+  else
+    fail hotplug-drops "after xl destroy g4 (${after}s): lease on at destroy: $during, leases dropped: $dropped; lulld alive $(kill -0 $LULLD 2>/dev/null && echo yes || echo no); list '$(guests | tr '\n' ' ')'; lease donors '$(lease_donors | tr '\n' ' ')'; xl $(all_sched) (want $ORIG); log: $(grep -E 'g4|lease' $LOG | tail -4 | tr '\n' '|')"
+  fi
+else
+  fail hotplug-lends "no lease from g4 (dom $D4) in 120 s; leases: $(lease_donors | tr '\n' ' '); $(grep -E 'lease|g4' $LOG | tail -4 | tr '\n' '|')"
+  xl destroy g4
+fi
+
+# 5. The host-wide values lulld derives each sample.
+h=$(grep '^lulld info: host: ' $LOG | tail -1)
+if [ -n "$h" ]; then
+  pass hotplug-host "$(echo "$h" | sed 's/^lulld info: //'); host pressure events: $(grep -c 'host pressure:' $LOG)"
+else
+  fail hotplug-host "no 'host:' line in lulld's log: $(tail -3 $LOG | tr '\n' '|')"
+fi
+
+kill $LULLD; wait $LULLD 2>/dev/null
+grep -E 'appeared|left|host pressure|error' $LOG | tail -6 | sed 's/^/LULL-INFO lulld: /'
+exit $rc
