@@ -300,6 +300,9 @@ Status XenHost::Sample() {
     Dom& d = *dp;
     if (!DomInfo(XC(xch_), id, &info).ok()) { dirty_ = true; continue; }
     d.tot_kib = info.tot_pages * 4;
+    // A paused domain's vCPUs are neither blocked nor running, yet want nothing: not
+    // demand held back by a cap (xl pause, a migration's last pass).
+    const bool paused = (info.flags & XEN_DOMINF_paused) != 0;
     d.v.resize(static_cast<size_t>(d.info.vcpus));
     d.tel.vcpus.resize(d.v.size());
     std::vector<xc_vcpuinfo_t> vis(d.v.size());
@@ -317,7 +320,7 @@ Status XenHost::Sample() {
       auto& v = d.v[k];
       uint64_t used = vi.cpu_time >= v.cpu_ns ? vi.cpu_time - v.cpu_ns : 0;
       // Not blocked at both ends: it wanted the pCPU all along; what it did not run, it waited.
-      if (dt && !v.blocked && !vi.blocked && used < dt) { v.runnable_ns += dt - used; held += dt - used; }
+      if (dt && !paused && !v.blocked && !vi.blocked && used < dt) { v.runnable_ns += dt - used; held += dt - used; }
       used = std::min(used, dt);
       if (dt) ran += used;
       v.cpu_ns = vi.cpu_time;
