@@ -95,16 +95,22 @@ IdleWakeStats AnalyzeIdleWakes(std::vector<lull_tel_rec> recs, uint64_t window_n
   // Rings are drained one after another: put the pCPUs' records back in time order.
   std::stable_sort(recs.begin(), recs.end(),
                    [](const lull_tel_rec& a, const lull_tel_rec& b) { return a.time_ns < b.time_ns; });
-  std::map<uint32_t, bool> woke;             // per vCPU: a WAKE not yet ended by DESCHED/BLOCK
+  // Per vCPU: run time since its last WAKE (preempted pieces included), or -1 when the
+  // vCPU did not wake since it last blocked (a run that began before the records).
+  std::map<uint32_t, int64_t> since_wake;
   std::vector<std::pair<uint64_t, uint64_t>> ends;  // (BLOCK time, run) of each idle wake
   for (const lull_tel_rec& r : recs) {
+    auto it = since_wake.try_emplace(r.vcpu, -1).first;
     if (r.type == LULL_TEL_WAKE) {
-      woke[r.vcpu] = true;
+      it->second = 0;
     } else if (r.type == LULL_TEL_DESCHED) {
-      woke[r.vcpu] = false;
+      if (it->second >= 0) it->second += static_cast<int64_t>(r.arg);
     } else if (r.type == LULL_TEL_BLOCK) {
-      if (woke[r.vcpu] && r.arg < window_ns) ends.emplace_back(r.time_ns, r.arg);
-      woke[r.vcpu] = false;
+      if (it->second >= 0) {
+        const uint64_t run = static_cast<uint64_t>(it->second) + r.arg;
+        if (run < window_ns) ends.emplace_back(r.time_ns, run);
+      }
+      it->second = -1;
     }
   }
   IdleWakeStats s;

@@ -71,10 +71,10 @@ class TelReader {
 };
 
 // Run time of a domain's idle wakes, from its telemetry records (TelReader::kept()).
-// An idle wake is a vCPU's WAKE followed by its BLOCK with no DESCHED between: it woke
-// (a timer), ran and blocked again by itself; its run is the BLOCK's arg. Runs of a
-// whole window or more are load, not idle wakes, and are left out (a busy phase that
-// starts from a wake runs for seconds; one that follows a preemption has a DESCHED).
+// An idle wake is a vCPU's WAKE up to its next BLOCK: it woke (a timer), ran - perhaps
+// preempted in between, every piece counts, as the grace rule counts them - and blocked
+// again by itself. Wakes that ran a whole window or more are load, not idle wakes, and
+// are left out (a busy phase starts from a wake and runs for seconds).
 // The window sums are what xen-patches/0003's grace rule adds up over its window: the
 // test sets the rule's run threshold above win_max_ns.
 struct IdleWakeStats {

@@ -169,7 +169,7 @@ lull_tel_rec Rec(uint8_t type, uint16_t vcpu, uint64_t t_ms, uint64_t arg_ms) {
   return r;
 }
 
-TEST(IdleWakes, SumsOnlyRunsBetweenAWakeAndItsOwnBlock) {
+TEST(IdleWakes, SumsTheRunsFromAWakeToItsBlock) {
   constexpr uint64_t kMs = 1000000;
   std::vector<lull_tel_rec> recs = {
       // Idle: timer wakes of 4, 6 and 10 ms within 100 ms, then one of 2 ms much later.
@@ -177,22 +177,27 @@ TEST(IdleWakes, SumsOnlyRunsBetweenAWakeAndItsOwnBlock) {
       Rec(LULL_TEL_WAKE, 0, 30, 26), Rec(LULL_TEL_BLOCK, 0, 36, 6),
       Rec(LULL_TEL_WAKE, 0, 60, 24), Rec(LULL_TEL_BLOCK, 0, 70, 10),
       Rec(LULL_TEL_WAKE, 0, 500, 430), Rec(LULL_TEL_BLOCK, 0, 502, 2),
-      // Load: preempted after the wake, then blocks after a long run: not an idle wake.
+      // A wake preempted once: both pieces count, 30 + 12 ms.
       Rec(LULL_TEL_WAKE, 0, 1000, 498), Rec(LULL_TEL_DESCHED, 0, 1030, 30),
-      Rec(LULL_TEL_RUN, 0, 1040, 10), Rec(LULL_TEL_BLOCK, 0, 1060, 20),
-      // A busy phase that starts from a wake and runs for seconds: left out too.
-      Rec(LULL_TEL_WAKE, 0, 2000, 940), Rec(LULL_TEL_BLOCK, 0, 7000, 5000),
+      Rec(LULL_TEL_RUN, 0, 1040, 10), Rec(LULL_TEL_BLOCK, 0, 1052, 12),
+      // A busy phase that starts from a wake and runs for seconds: left out.
+      Rec(LULL_TEL_WAKE, 0, 2000, 940), Rec(LULL_TEL_DESCHED, 0, 2030, 30),
+      Rec(LULL_TEL_BLOCK, 0, 7000, 4970),
+      // A block whose wake came before the records: not an idle wake either.
+      Rec(LULL_TEL_BLOCK, 1, 7100, 3),
   };
   // The analysis orders records by time, whatever ring order they were drained in.
   std::swap(recs[1], recs[4]);
   IdleWakeStats s = AnalyzeIdleWakes(recs, 100 * kMs);
-  EXPECT_EQ(s.runs, 4u);
-  EXPECT_EQ(s.win_max_ns, 20 * kMs);  // 4 + 6 + 10 ending within 100 ms
+  EXPECT_EQ(s.runs, 5u);
+  EXPECT_EQ(s.win_max_ns, 42 * kMs);  // the preempted wake; 4 + 6 + 10 = 20 at the start
   EXPECT_EQ(s.win_wakes_max, 3u);
-  EXPECT_EQ(s.run_max_ns, 10 * kMs);
+  EXPECT_EQ(s.run_max_ns, 42 * kMs);
   EXPECT_EQ(s.run_p50_ns, 6 * kMs);
-  // A window shorter than the gaps between the wakes sees one run at a time.
+  // A window shorter than the gaps between the wakes sees one run at a time, and the
+  // preempted wake (42 ms) is then a whole window: load.
   s = AnalyzeIdleWakes(recs, 25 * kMs);
+  EXPECT_EQ(s.runs, 4u);
   EXPECT_EQ(s.win_max_ns, 10 * kMs);
   EXPECT_EQ(s.win_wakes_max, 1u);
   EXPECT_EQ(AnalyzeIdleWakes({}, 100 * kMs).runs, 0u);
