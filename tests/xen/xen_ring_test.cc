@@ -316,7 +316,10 @@ TEST(XenRing, PollerAndLeaseCallsRunConcurrently) {
       ASSERT_LT(slot, 8u);
       lull_lease_revoke(lull_shm_lease(&x.view(), slot), id, c.xen() + id);
       std::vector<std::pair<uint64_t, uint64_t>> rv;
-      for (int i = 0; i < 5000 && rv.empty(); i++) {
+      // Until the poller has seen it; the 60 s bound only ends a hang (a loaded TSan run
+      // can starve the poller for seconds).
+      const auto hang = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (rv.empty() && std::chrono::steady_clock::now() < hang) {
         std::this_thread::sleep_for(std::chrono::microseconds(200));
         r->TakeRevoked(&rv);
       }
