@@ -61,6 +61,7 @@ const std::vector<Field>& Fields() {
       STR("host", task_domain, task_domain),
       STR("host", undo_journal, undo_journal),
       NUM("host", warmup_s, warmup_s, 0, 86400),
+      NUM("host", host_pressure_samples, host_pressure_samples, 0, 1000),
       STR("workload", trace, trace),
       NUM("workload", guests, guests, 1, 100000),
       NUM("workload", days, days, 0.01, 366),
@@ -187,7 +188,8 @@ std::string ConfigToToml(const LulldConfig& c) {
   std::ostringstream o;
   o << "[host]\nbackend = \"" << c.backend << "\"\npcpus = " << c.pcpus << "\nmem_gib = " << c.mem_gib
     << "\nstep_s = " << c.step_s << "\ntask_domain = \"" << c.task_domain << "\"\nundo_journal = \"" << c.undo_journal
-    << "\"\nwarmup_s = " << c.warmup_s << "\n\n[workload]\ntrace = \"" << c.trace << "\"\nguests = " << c.guests
+    << "\"\nwarmup_s = " << c.warmup_s << "\nhost_pressure_samples = " << c.host_pressure_samples
+    << "\n\n[workload]\ntrace = \"" << c.trace << "\"\nguests = " << c.guests
     << "\ndays = " << c.days << "\nseed = " << c.seed << "\nload = " << c.load << "\n\n[engine]\npolicy = \""
     << PolicyName(c.engine.policy) << "\"\ncontrol_period_s = " << c.engine.control_period_s
     << "\nlease_period_s = " << c.engine.lease_period_s << "\nwindow_periods = " << c.engine.window_periods

@@ -37,6 +37,9 @@ struct LulldConfig {
   std::string task_domain;
   std::string undo_journal = "/run/lull/undo.journal";
   double warmup_s = 60;
+  // Consecutive saturated samples (no idle pCPU while other guests wait) before host-wide
+  // pressure returns leases (dom0/host_pressure.h); 0 turns it off.
+  int host_pressure_samples = 3;
 
   std::string trace;            // empty = built-in workload
   int guests = 32;

@@ -13,7 +13,7 @@ HostPressure DeriveHostPressure(const HostLoadSample& s, const HostPressureConfi
   p.busy_cpus = n - p.idle_cpus;
   p.saturated = p.idle_cpus < c.idle_reserve_cpus && s.waiting_cpus >= c.min_waiting_cpus;
   p.saturated_run = p.saturated ? saturated_before + 1 : 0;
-  if (s.lent_cpus > 0 && p.saturated_run >= c.sustain) {
+  if (c.sustain > 0 && s.lent_cpus > 0 && p.saturated_run >= c.sustain) {
     p.cpu = true;
     p.cpu_shortfall = std::min(s.waiting_cpus, s.lent_cpus);
   }

@@ -33,7 +33,7 @@ struct HostPressureConfig {
   double idle_reserve_cpus = 0.25;  // below this many idle pCPUs, the host is saturated
   double min_waiting_cpus = 0.25;   // waiting below this is scheduling noise
   double mem_reserve_gib = 0.0625;  // free host memory kept for balloons to refill
-  int sustain = 3;                  // consecutive saturated samples before raising
+  int sustain = 3;                  // consecutive saturated samples before raising; 0: never
 };
 
 struct HostPressure {

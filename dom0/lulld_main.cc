@@ -125,6 +125,8 @@ int main(int argc, char** argv) {
   auto* o_task = app.add_option("--task-domain", cfg.task_domain, "xen: the domain management tasks run in (the borrower)");
   auto* o_journal = app.add_option("--undo-journal", cfg.undo_journal, "xen: the undo journal (lull-guard replays it)");
   auto* o_warmup = app.add_option("--warmup", cfg.warmup_s, "xen: seconds of history before the first lease");
+  auto* o_hp = app.add_option("--host-pressure-samples", cfg.host_pressure_samples,
+                              "xen: saturated samples before host-wide pressure returns leases (0 = off)");
   auto* o_step = app.add_option("--step", cfg.step_s, "seconds per host step (xen: the sample interval)");
   auto* o_period = app.add_option("--control-period", cfg.engine.control_period_s, "seconds per control period");
   auto* o_lease = app.add_option("--lease-period", cfg.engine.lease_period_s, "seconds a lease lasts unless renewed");
@@ -154,6 +156,7 @@ int main(int argc, char** argv) {
     if (o_task->count()) cfg.task_domain = flags.task_domain;
     if (o_journal->count()) cfg.undo_journal = flags.undo_journal;
     if (o_warmup->count()) cfg.warmup_s = flags.warmup_s;
+    if (o_hp->count()) cfg.host_pressure_samples = flags.host_pressure_samples;
     if (o_step->count()) cfg.step_s = flags.step_s;
     if (o_period->count()) cfg.engine.control_period_s = flags.engine.control_period_s;
     if (o_lease->count()) cfg.engine.lease_period_s = flags.engine.lease_period_s;
@@ -176,6 +179,7 @@ int main(int argc, char** argv) {
     xc.task_domain = cfg.task_domain;
     xc.journal = cfg.undo_journal;
     xc.warmup_s = cfg.warmup_s;
+    xc.host_pressure.sustain = cfg.host_pressure_samples;
     if (xen_ring) {
       // The patched hypervisor's region: leases go to its table, Xen revokes them.
       XenRingOptions ro;

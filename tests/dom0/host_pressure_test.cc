@@ -55,6 +55,12 @@ TEST(HostPressure, RaisedOnlyWhenSaturationIsSustainedWithLeases) {
   EXPECT_DOUBLE_EQ(p.cpu_shortfall, 1.0) << "at most what is lent";
   p = DeriveHostPressure(Sample(0.05, 0.6, 1.0), c, 7);
   EXPECT_DOUBLE_EQ(p.cpu_shortfall, 0.6) << "what the waiting guests miss";
+  // Turned off (sustain 0): saturation is still reported, never raised.
+  HostPressureConfig off;
+  off.sustain = 0;
+  p = DeriveHostPressure(Sample(0.05, 1.2, 1.0), off, 50);
+  EXPECT_TRUE(p.saturated);
+  EXPECT_FALSE(p.cpu);
   // An idle interval breaks the run.
   p = DeriveHostPressure(Sample(1.0, 1.2, 1.0), c, 2);
   EXPECT_FALSE(p.saturated);

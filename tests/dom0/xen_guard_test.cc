@@ -305,18 +305,21 @@ TEST(LullGuard, ExpiredDeadlinesAreUndoneWhileTheParentLives) {
 TEST(XenConfig, HostBackendKeyAndItsRules) {
   LulldConfig c;
   ASSERT_TRUE(ParseConfig("[host]\nbackend = \"xen\"\ntask_domain = \"g3\"\nstep_s = 0.1\nwarmup_s = 30\n"
-                          "undo_journal = \"/tmp/j\"\n[engine]\ncontrol_period_s = 0.25\nlease_period_s = 2\n",
+                          "undo_journal = \"/tmp/j\"\nhost_pressure_samples = 0\n[engine]\ncontrol_period_s = 0.25\nlease_period_s = 2\n",
                           "lulld.toml", &c).ok());
   EXPECT_EQ(c.backend, "xen");
   EXPECT_EQ(c.task_domain, "g3");
   EXPECT_EQ(c.undo_journal, "/tmp/j");
   EXPECT_DOUBLE_EQ(c.warmup_s, 30);
+  EXPECT_EQ(c.host_pressure_samples, 0);
+  EXPECT_EQ(LulldConfig{}.host_pressure_samples, 3);
   EXPECT_DOUBLE_EQ(c.engine.control_period_s, 0.25);
   // Round trip through lullctl config's TOML.
   LulldConfig back;
   ASSERT_TRUE(ParseConfig(ConfigToToml(c), "config", &back).ok());
   EXPECT_EQ(back.task_domain, "g3");
   EXPECT_DOUBLE_EQ(back.warmup_s, 30);
+  EXPECT_EQ(back.host_pressure_samples, 0);
 
   LulldConfig d;
   Status s = ParseConfig("[host]\nbackend = \"xen\"\n", "lulld.toml", &d);
@@ -326,6 +329,8 @@ TEST(XenConfig, HostBackendKeyAndItsRules) {
   EXPECT_NE(s.message().find("simulated host only"), std::string::npos) << s.message();
   s = ParseConfig("[host]\nwarmup_s = -1\n", "lulld.toml", &d);
   EXPECT_NE(s.message().find("lulld.toml:2: host.warmup_s = -1"), std::string::npos) << s.message();
+  s = ParseConfig("[host]\nhost_pressure_samples = -2\n", "lulld.toml", &d);
+  EXPECT_NE(s.message().find("host.host_pressure_samples = -2"), std::string::npos) << s.message();
 }
 
 // lulld's --host flag, through the real binary.
