@@ -17,21 +17,27 @@ kv() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 sched_of() { xl sched-credit -d "$1" 2>/dev/null | awk 'NR == 2 { print $3, $4 }'; }
 all_sched() { echo "g1=$(sched_of g1 | tr ' ' /) g2=$(sched_of g2 | tr ' ' /) g3=$(sched_of g3 | tr ' ' /)"; }
 
+# /test/NAME.cfg: a PV guest of the test's kernel and busybox initrd whose on/off
+# workload (domU-init.sh) runs BUSY seconds, then idles IDLE seconds.
+guest_cfg() {  # name busy idle
+  cat >/test/$1.cfg <<EOC
+name = "$1"
+type = "pv"
+kernel = "/guest/vmlinux"
+ramdisk = "/guest/initrd.gz"
+cmdline = "console=hvc0 quiet lull_busy=$2 lull_idle=$3"
+memory = 128
+vcpus = 1
+on_crash = "destroy"
+EOC
+}
+
 # g3, the management-task domain (the borrower): always busy, capped at 10 % so that
 # what it borrows shows. Created afresh (a previous script may have left one) and capped
 # once its workload runs (its banner on the console): capped from the start, its kernel
 # took 100 s to boot in emulation. 0 when it runs, else 1 with the reason in G3_ERR.
 start_g3() {
-  cat >/test/g3.cfg <<EOC
-name = "g3"
-type = "pv"
-kernel = "/guest/vmlinux"
-ramdisk = "/guest/initrd.gz"
-cmdline = "console=hvc0 quiet lull_busy=100000 lull_idle=1"
-memory = 128
-vcpus = 1
-on_crash = "destroy"
-EOC
+  guest_cfg g3 100000 1
   xl destroy g3 2>/dev/null
   if ! xl create /test/g3.cfg >/tmp/create-g3.log 2>&1; then
     G3_ERR=$(tail -3 /tmp/create-g3.log | tr '\n' '|')

@@ -54,16 +54,7 @@ fi
 before=$(guests | awk '{ print $1 }' | sort | tr '\n' ' ')
 
 mark hotplug-create
-cat >/test/g4.cfg <<EOC
-name = "g4"
-type = "pv"
-kernel = "/guest/vmlinux"
-ramdisk = "/guest/initrd.gz"
-cmdline = "console=hvc0 quiet lull_busy=3 lull_idle=6"
-memory = 128
-vcpus = 1
-on_crash = "destroy"
-EOC
+guest_cfg g4 3 6
 if ! xl create /test/g4.cfg >/tmp/create-g4.log 2>&1; then
   fail hotplug-create-g4 "$(tail -3 /tmp/create-g4.log | tr '\n' '|')"
   kill $LULLD; wait $LULLD 2>/dev/null
