@@ -124,9 +124,12 @@ int main(int argc, char** argv) {
   auto* o_host = app.add_option("--host", cfg.backend, "sim | xen: the simulated host or this Xen host");
   auto* o_task = app.add_option("--task-domain", cfg.task_domain, "xen: the domain management tasks run in (the borrower)");
   auto* o_journal = app.add_option("--undo-journal", cfg.undo_journal, "xen: the undo journal (lull-guard replays it)");
-  auto* o_warmup = app.add_option("--warmup", cfg.warmup_s, "xen: seconds of history before the first lease");
+  // The same ranges as the config file's host.warmup_s and host.host_pressure_samples.
+  auto* o_warmup = app.add_option("--warmup", cfg.warmup_s, "xen: seconds of history before the first lease")
+                       ->check(CLI::Range(0.0, 86400.0));
   auto* o_hp = app.add_option("--host-pressure-samples", cfg.host_pressure_samples,
-                              "xen: saturated samples before host-wide pressure returns leases (0 = off)");
+                              "xen: saturated samples before host-wide pressure returns leases (0 = off)")
+                   ->check(CLI::Range(0, 1000));
   auto* o_step = app.add_option("--step", cfg.step_s, "seconds per host step (xen: the sample interval)");
   auto* o_period = app.add_option("--control-period", cfg.engine.control_period_s, "seconds per control period");
   auto* o_lease = app.add_option("--lease-period", cfg.engine.lease_period_s, "seconds a lease lasts unless renewed");

@@ -355,6 +355,13 @@ TEST(LulldHostFlag, UnknownHostAndMissingTaskDomainAreNamed) {
   out = RunLulld("--host xen --compare --task-domain g3", &rc);
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("--compare runs on the simulated host only"), std::string::npos) << out;
+  // Flags keep the config file's ranges.
+  out = RunLulld("--host-pressure-samples -1", &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("--host-pressure-samples"), std::string::npos) << out;
+  out = RunLulld("--warmup -5", &rc);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("--warmup"), std::string::npos) << out;
 }
 
 TEST(LulldHostFlag, XenOnAHostWithoutXenFailsClearlyAndTouchesNothing) {
