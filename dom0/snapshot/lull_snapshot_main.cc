@@ -70,9 +70,13 @@ Status MapDomain(const std::string& domain, bool create, uint64_t create_pages, 
   return Status::Ok();
 }
 
-// The snapshot and the restore must agree on the cut: the same options for both (region
-// inference off, as measured in the benchmark; see docs/snapshot.md).
-snap::CriticalSetOptions CutOptions() { return {}; }
+// The snapshot and the restore must agree on the cut: the same options for both. Region
+// inference on, with the benchmark's regions of 1024 pages (see docs/snapshot.md).
+snap::CriticalSetOptions CutOptions() {
+  snap::CriticalSetOptions o;
+  o.region_pages = 1024;
+  return o;
+}
 
 int Fail(const Status& s) {
   std::fprintf(stderr, "lull-snapshot: %s\n", s.ToString().c_str());

@@ -1,5 +1,8 @@
 // `make bench-snapshot`: resume of 256 MiB and 2 GiB process-backed guests, side by side:
-//   (a) lazy demand paging, one page per fault (userfaultfd, pread per page),
+//   (a) lazy demand paging, one page per fault (userfaultfd, pread per page), from the
+//       snapshot a store without prediction writes (pages in address order); also shown
+//       on lull's own file ("lazy-lull"), where the kernel's readahead of the predicted
+//       layout helps it,
 //   (b) eager: read the whole image (io_uring, O_DIRECT), then run,
 //   (c) lull: prefetch the predicted critical set (io_uring), run, fill the rest behind.
 // The guest's work is a kv store in its memory answering Zipf-distributed queries; the
@@ -50,10 +53,14 @@ struct Args {
   // and the smallest queue depth within 15 % of the best bandwidth keep those fast.
   uint32_t prefetch_block = 128 << 10;
   unsigned prefetch_qd = 0;  // 0: by measurement
-  // Critical-set region inference (0: off). Off by default: on this guest it did not
-  // remove tail faults (records are too sparse per region) and it lengthened the stream
-  // (measured 2026-11-22: 8.1 -> 15.8 MiB for 256 MiB / 200 answers, the whole heap for 2000).
-  uint64_t region_pages = 0;
+  // Critical-set region inference (0: off): the unseen pages of regions the history shows
+  // being read at random join the set when they clear the cut (the 256 MiB guest's record
+  // heap for 2000 answers, the 2 GiB guest's bucket array for 200; the 2 GiB heap does
+  // not clear it). Measured on a quiet machine 2026-11-22: lazy/prefetch 1.69x -> 2.4-2.6x
+  // for 256 MiB / 2000 answers, about the same elsewhere.
+  uint64_t region_pages = 1024;
+  unsigned decoders = 2;     // threads checking and installing the stream's pages
+  bool touch_layout = true;  // critical set laid out in expected first-touch order (else address)
 };
 
 bool g_drop_ok = true;
@@ -71,14 +78,19 @@ void DropCaches() {
 
 struct Fio {
   double mib_s = 0;
+  double lat_us = 0;  // mean latency of one read, submission to completion
   bool ok = false;
   std::string error;
 };
 
 // fio's sequential read of [0, size) of `path`, O_DIRECT, io_uring.
-Fio RunFio(const std::string& path, uint64_t size, uint64_t bs, unsigned qd) {
+// With `random`: 4 KiB random reads one at a time (the device's latency for a page that
+// no prediction covered), 2000 of them.
+Fio RunFio(const std::string& path, uint64_t size, uint64_t bs, unsigned qd, bool random = false) {
   Fio r;
-  const std::string cmd = "fio --name=seq --filename=" + path + " --readonly --rw=read --bs=" +
+  const std::string cmd = std::string("fio --name=") + (random ? "rand" : "seq") +
+                          " --filename=" + path + " --readonly --rw=" +
+                          (random ? "randread --number_ios=2000" : "read") + " --bs=" +
                           std::to_string(bs) + " --direct=1 --ioengine=io_uring --iodepth=" +
                           std::to_string(qd) + " --size=" + std::to_string(size) +
                           " --output-format=json 2>&1";
@@ -97,16 +109,18 @@ Fio RunFio(const std::string& path, uint64_t size, uint64_t bs, unsigned qd) {
     return r;
   }
   r.mib_s = j["jobs"][0]["read"]["bw_bytes"].get<double>() / (1 << 20);
+  r.lat_us = j["jobs"][0]["read"]["lat_ns"]["mean"].get<double>() / 1e3;
   r.ok = true;
   return r;
 }
 
 // What is measured: the three modes, and the prefetch with the guest started only after
 // the whole prefetch (not pipelined), to show what the pipelining buys.
-enum class V { kLazy, kEager, kPrefetch, kSerial };
+enum class V { kLazy, kLazyLull, kEager, kPrefetch, kSerial };
 const char* VName(V v) {
   switch (v) {
     case V::kLazy: return "lazy";
+    case V::kLazyLull: return "lazy-lull";
     case V::kEager: return "eager";
     case V::kPrefetch: return "prefetch";
     case V::kSerial: return "pf-serial";
@@ -114,7 +128,7 @@ const char* VName(V v) {
   return "?";
 }
 snap::RestoreMode ModeOf(V v) {
-  return v == V::kLazy ? snap::RestoreMode::kLazy
+  return v == V::kLazy || v == V::kLazyLull ? snap::RestoreMode::kLazy
          : v == V::kEager ? snap::RestoreMode::kEager : snap::RestoreMode::kPrefetch;
 }
 
@@ -129,6 +143,9 @@ struct Case {
   double t_fault = 0, min_probability = 0;
   std::string dir, file;
   std::unique_ptr<snap::SnapshotChain> chain;
+  // The same memory as a store without prediction writes it: pages in address order, the
+  // lazy baseline's file (and the record phase's).
+  std::unique_ptr<snap::SnapshotChain> plain;
   snap::CriticalSet cs;
   bool forecast_used = false;
   double forecast_p90 = 0;
@@ -136,7 +153,7 @@ struct Case {
   unsigned pre_qd = 8;     // the prefetch stream: Args::prefetch_block blocks
   std::vector<snap::QdMeasurement> qd_table, pre_qd_table;
   uint64_t record_pages = 0;
-  Fio fio_full, fio_crit;
+  Fio fio_full, fio_crit, fio_rand;
   uint64_t crit_bytes = 0, file_bytes = 0;
   std::map<V, std::vector<Sample>> samples;
 };
@@ -183,17 +200,20 @@ void Setup(const Args& a, Case* c) {
   if (Status s = snap::KvBuild(mem, pages * snap::kPageBytes, kc, nullptr); !s.ok()) Die("build", s);
   c->dir = a.dir + "/guest-" + std::to_string(c->mib) + "-" + std::to_string(c->first);
   std::filesystem::remove_all(c->dir);
+  std::filesystem::remove_all(c->dir + "-plain");
   std::filesystem::create_directories(c->dir);
   snap::WriteReport wr;
-  if (Status s = snap::WriteSnapshot(c->dir, mem, pages, {}, &wr); !s.ok()) Die("snapshot", s);
+  if (Status s = snap::WriteSnapshot(c->dir + "-plain", mem, pages, {}, &wr); !s.ok()) {
+    Die("snapshot", s);
+  }
 
   // Record: lazy restores with other query seeds; the trace up to the first useful work.
   std::vector<double> recorded;
   lull::forecast::Distribution next;
   c->forecast_used = ForecastActivity(a, &recorded, &next);
   c->forecast_p90 = next.p90;
-  std::unique_ptr<snap::SnapshotChain> chain;
-  if (Status s = snap::SnapshotChain::Open(wr.path, &chain); !s.ok()) Die("open", s);
+  if (Status s = snap::SnapshotChain::Open(wr.path, &c->plain); !s.ok()) Die("open", s);
+  const snap::SnapshotChain* chain = c->plain.get();
   std::vector<snap::TouchTrace> traces;
   double t_first = 0;
   uint64_t n_faults = 0;
@@ -238,10 +258,10 @@ void Setup(const Args& a, Case* c) {
   // The guest runs while the prefetch streams (pipelined), so the cut is laid out in
   // expected first-touch order: the stream delivers pages about when they are needed.
   wo.critical = c->cs.touch_order;
+  if (!a.touch_layout) std::sort(wo.critical.begin(), wo.critical.end());
   wo.force_base = true;
   if (Status s = snap::WriteSnapshot(c->dir, mem, pages, wo, &wr); !s.ok()) Die("snapshot", s);
   ::munmap(mem, pages * snap::kPageBytes);
-  std::filesystem::remove(snap::GenerationPath(c->dir, 1));
   c->file = wr.path;
   if (Status s = snap::SnapshotChain::Open(c->file, &c->chain); !s.ok()) Die("open", s);
   c->crit_bytes = c->chain->file(0).header.critical_bytes;
@@ -262,6 +282,8 @@ void Setup(const Args& a, Case* c) {
   // The prefetch's own geometry: same bytes, block size and queue depth.
   c->fio_crit = RunFio(c->file, snap::AlignUp(c->crit_bytes + snap::kHeaderBytes),
                        a.prefetch_block, c->pre_qd);
+  DropCaches();
+  c->fio_rand = RunFio(c->file, snap::AlignDown(c->file_bytes), snap::kPageBytes, 1, true);
 }
 
 void RunMode(benchmark::State& st, const Args* a, Case* c, V v) {
@@ -273,6 +295,7 @@ void RunMode(benchmark::State& st, const Args* a, Case* c, V v) {
     o.mode = mode;
     o.prefetch_pages = c->cs.cut;
     o.uring.queue_depth = c->qd;
+    o.decoders = a->decoders;
     if (mode == snap::RestoreMode::kPrefetch) {
       o.uring.queue_depth = c->pre_qd;
       o.uring.block_bytes = a->prefetch_block;
@@ -282,7 +305,7 @@ void RunMode(benchmark::State& st, const Args* a, Case* c, V v) {
     std::unique_ptr<snap::GuestMemory> out;
     snap::RestoreReport rep;
     // The same query seeds for every mode, none of them seen by the record phase.
-    Status s = snap::Restore(*c->chain, o,
+    Status s = snap::Restore(v == V::kLazy ? *c->plain : *c->chain, o,
                              KvGuest(*a, c->first, 900 + static_cast<uint64_t>(iter++), &kv),
                              &out, &rep);
     if (!s.ok()) {
@@ -358,7 +381,7 @@ void Report(const Args& a, const Case& c) {
   std::printf("   %-9s %12s %12s %12s %10s %10s %13s %12s %11s %14s\n", "mode",
               "guest start", "first work s", "resident s", "MiB read", "faults",
               "faults<first", "reads<first", "us/read<1st", "prefetch MiB/s");
-  for (M m : {M::kLazy, M::kEager, M::kPrefetch, M::kSerial}) {
+  for (M m : {M::kLazy, M::kLazyLull, M::kEager, M::kPrefetch, M::kSerial}) {
     std::printf("   %-9s %12.4f %12.4f %12.4f %10.1f %10.0f %13.0f %12.0f %11.1f %14.1f\n",
                 VName(m), med(m, &Sample::start), med(m, &Sample::first),
                 med(m, &Sample::resident), med(m, &Sample::mib_read), med(m, &Sample::faults),
@@ -366,7 +389,7 @@ void Report(const Args& a, const Case& c) {
                 med(m, &Sample::read_us), m == M::kLazy ? 0.0 : med(m, &Sample::pre_mib_s));
   }
   // The spread: every repetition's time to first work.
-  for (M m : {M::kLazy, M::kEager, M::kPrefetch, M::kSerial}) {
+  for (M m : {M::kLazy, M::kLazyLull, M::kEager, M::kPrefetch, M::kSerial}) {
     std::printf("   %-9s first work, each run:", VName(m));
     if (auto it = c.samples.find(m); it != c.samples.end()) {
       for (const auto& x : it->second) std::printf(" %.4f", x.first);
@@ -378,11 +401,25 @@ void Report(const Args& a, const Case& c) {
   const double eager_ratio = pre > 0 ? med(M::kEager, &Sample::first) / pre : 0;
   std::printf("   ratio lazy/prefetch time to first work:  %.2fx  (target >= 3.7x)  %s\n",
               lazy_ratio, lazy_ratio >= 3.7 ? "MET" : "NOT MET");
+  std::printf("   ratio lazy-lull/prefetch:                %.2fx  (lazy paging of lull's file, "
+              "whose layout the kernel's readahead follows)\n",
+              pre > 0 ? med(M::kLazyLull, &Sample::first) / pre : 0);
   std::printf("   ratio eager/prefetch time to first work: %.2fx  (target > 1)      %s\n",
               eager_ratio, eager_ratio > 1 ? "MET" : "NOT MET");
   const double serial = med(M::kSerial, &Sample::first);
   std::printf("   ratio lazy/pf-serial time to first work: %.2fx  (prefetch before the guest runs)\n",
               serial > 0 ? med(M::kLazy, &Sample::first) / serial : 0);
+  // The ceiling with this prediction: the guest is one vCPU, so each page it touches before
+  // its first work that the critical set did not hold (pf-serial's faults: the whole set
+  // was in before it ran) costs at least one device random read, one after another.
+  if (c.fio_rand.ok) {
+    const double misses = med(M::kSerial, &Sample::early_faults);
+    const double floor_s = misses * c.fio_rand.lat_us * 1e-6;
+    std::printf("   ceiling of lazy/prefetch with this critical set: %.2fx  (lazy %.4f s / (%.0f "
+                "pages it missed x %.1f us, fio's 4 KiB random read at qd 1))\n",
+                floor_s > 0 ? med(M::kLazy, &Sample::first) / floor_s : 0,
+                med(M::kLazy, &Sample::first), misses, c.fio_rand.lat_us);
+  }
   const double pbw = med(M::kPrefetch, &Sample::pre_mib_s);
   const double ebw = med(M::kEager, &Sample::pre_mib_s);
   if (c.fio_full.ok && c.fio_crit.ok) {
@@ -431,6 +468,15 @@ Args Parse(int argc, char** argv) {
     else if (k == "--prefetch-block-kib") a.prefetch_block = static_cast<uint32_t>(std::stoul(val())) << 10;
     else if (k == "--prefetch-qd") a.prefetch_qd = static_cast<unsigned>(std::stoul(val()));
     else if (k == "--region-pages") a.region_pages = std::stoull(val());
+    else if (k == "--decoders") a.decoders = static_cast<unsigned>(std::stoul(val()));
+    else if (k == "--layout") {
+      const std::string v = val();
+      if (v != "touch" && v != "address") {
+        std::fprintf(stderr, "lull-bench-snapshot: --layout is touch or address, got %s\n", v.c_str());
+        std::exit(2);
+      }
+      a.touch_layout = v == "touch";
+    }
     else if (k.rfind("--benchmark", 0) == 0) continue;
     else {
       std::fprintf(stderr, "lull-bench-snapshot: unknown option %s\n", k.c_str());
@@ -452,7 +498,7 @@ int main(int argc, char** argv) {
     c->mib = mib;
     c->first = first;
     Setup(a, c.get());
-    for (V m : {V::kLazy, V::kEager, V::kPrefetch, V::kSerial}) {
+    for (V m : {V::kLazy, V::kLazyLull, V::kEager, V::kPrefetch, V::kSerial}) {
       benchmark::RegisterBenchmark(
           ("restore/" + std::to_string(mib) + "MiB/first" + std::to_string(first) + "/" +
            VName(m)).c_str(),
