@@ -60,6 +60,7 @@ struct Args {
   // for 256 MiB / 2000 answers, about the same elsewhere.
   uint64_t region_pages = 1024;
   unsigned decoders = 2;     // threads checking and installing the stream's pages
+  double start_fraction = 0;  // "prefetch": the guest starts once this much of the stream is in
   bool touch_layout = true;  // critical set laid out in expected first-touch order (else address)
 };
 
@@ -301,6 +302,9 @@ void RunMode(benchmark::State& st, const Args* a, Case* c, V v) {
       o.uring.block_bytes = a->prefetch_block;
     }
     if (v == V::kSerial) o.start_pages = UINT64_MAX;
+    if (v == V::kPrefetch) {
+      o.start_pages = static_cast<uint64_t>(a->start_fraction * static_cast<double>(c->cs.cut));
+    }
     snap::KvResult kv;
     std::unique_ptr<snap::GuestMemory> out;
     snap::RestoreReport rep;
@@ -469,6 +473,7 @@ Args Parse(int argc, char** argv) {
     else if (k == "--prefetch-qd") a.prefetch_qd = static_cast<unsigned>(std::stoul(val()));
     else if (k == "--region-pages") a.region_pages = std::stoull(val());
     else if (k == "--decoders") a.decoders = static_cast<unsigned>(std::stoul(val()));
+    else if (k == "--start-fraction") a.start_fraction = std::stod(val());
     else if (k == "--layout") {
       const std::string v = val();
       if (v != "touch" && v != "address") {
