@@ -169,6 +169,42 @@ if [ -n "$d3" ]; then
   else
     res FAIL lease-grace-revoke "fate=$fate grant_to_revoke_ms=$g2r passed_wakes=$pw wake_to_revoke_us=$w lender_rate_after=$after revoked_ns=$rv event_ns=$ev (want revoked after >= 1 idle wake, <= $REVOKE_BOUND_US us after a WAKE, g1 busy after)"; rc=1
   fi
+
+  # (c) The forecast's busy hint (xen-patches/0005): the same lease in one of g1's 5 s
+  # idle phases, with HINT_BUSY for g1 from 1 s after the grant sent through the
+  # command ring, as lulld sends it. Where (b)'s grace rule let g1's idle wakes pass
+  # until its load came back, the hint turns grace off from that time: Xen must revoke
+  # at g1's first wake or run after it, still in the idle phase (g1 idle over the
+  # second after), with the LEASE_REVOKED record at the same ns.
+  mark lease-c
+  out=$(lull-xen-probe lease $d1 $d3 150 12000 busy-at=1000 2>&1)
+  echo "$out" | sed 's/^/LULL-INFO lease (busy hint): /'
+  l=$(echo "$out" | grep '^LEASE ')
+  fate=$(get "$l" fate); h2r=$(get "$l" hint_to_revoke_ms); g2r=$(get "$l" grant_to_revoke_ms)
+  rv=$(get "$l" revoked_ns); ev=$(get "$l" revoked_event_ns); after=$(get "$l" lender_rate_after)
+  if [ "$fate" = revoked ] && [ "$rv" = "$ev" ] &&
+     awk -v h=$h2r -v a=$after 'BEGIN { exit !(h >= 0 && h <= 1500 && a < 0.2) }'; then
+    res PASS lease-busy-hint "revoked ${h2r} ms after the hinted time (${g2r} ms after the grant), inside g1's idle phase (g1 then used $after CPU); LEASE_REVOKED record at the same ns"
+  else
+    res FAIL lease-busy-hint "fate=$fate hint_to_revoke_ms=$h2r grant_to_revoke_ms=$g2r lender_rate_after=$after revoked_ns=$rv event_ns=$ev (want revoked 0-1500 ms after the hinted time, g1 still idle)"; rc=1
+  fi
+
+  # (d) The hint withdrawn: HINT_BUSY as in (c), then HINT_IDLE 100 ms later (before the
+  # hinted time), as when the forecast changes its mind. The grace rule applies again:
+  # no revocation at the hinted time; revoked once g1's load is back (g1 busy after).
+  mark lease-d
+  out=$(lull-xen-probe lease $d1 $d3 150 12000 busy-at=1000,withdraw 2>&1)
+  echo "$out" | sed 's/^/LULL-INFO lease (busy hint withdrawn): /'
+  l=$(echo "$out" | grep '^LEASE ')
+  fate=$(get "$l" fate); h2r=$(get "$l" hint_to_revoke_ms); g2r=$(get "$l" grant_to_revoke_ms)
+  rv=$(get "$l" revoked_ns); ev=$(get "$l" revoked_event_ns); after=$(get "$l" lender_rate_after)
+  pw=$(get "$l" passed_wakes)
+  if [ "$fate" = revoked ] && [ "$rv" = "$ev" ] &&
+     awk -v h=$h2r -v a=$after 'BEGIN { exit !(h > 1500 && a >= 0.4) }'; then
+    res PASS lease-hint-withdrawn "not revoked at the hinted time: revoked ${g2r} ms after the grant (${pw} idle wakes let pass) when g1's load came back (g1 then used $after CPU)"
+  else
+    res FAIL lease-hint-withdrawn "fate=$fate hint_to_revoke_ms=$h2r grant_to_revoke_ms=$g2r lender_rate_after=$after passed_wakes=$pw (want revoked > 1500 ms after the hinted time, with g1 busy)"; rc=1
+  fi
   xl destroy g3
 fi
 

@@ -7,12 +7,18 @@
 //       takes seconds per call in emulation.
 //   lull-xen-probe lull setup|query|teardown
 //       XEN_SYSCTL_lull_op (xen-patches/0001); prints the region's fields.
-//   lull-xen-probe lease LENDER BORROWER CREDIT LEASE_MS [now]
+//   lull-xen-probe lease LENDER BORROWER CREDIT LEASE_MS [now|busy-at=MS[,withdraw]]
 //       waits until LENDER idles (or grants at once with `now`), grants it to BORROWER in lease slot 0 (CREDIT credits
 //       per 30 ms accounting period, for LEASE_MS), and watches until Xen revokes it
 //       (xen-patches/0003: once the lender's demand returns) or it expires. Prints the lease's fate,
 //       the revocation's timing against the lender's WAKE telemetry, and BORROWER's CPU
 //       rate before and during the lease, and LENDER's over the second after. Frees the slot at the end.
+//       With busy-at=MS it also sends, through the command ring, what lulld's forecast
+//       sends (xen-patches/0005): LEASE_CHANGED for the slot, then HINT_BUSY for LENDER
+//       from MS after the grant (confidence 0.9): Xen must then revoke at LENDER's first
+//       wake or run after that time, idle phase or not (hint_ns, hint_to_revoke_ms).
+//       With ",withdraw" a HINT_IDLE for LENDER follows 100 ms later (before that time),
+//       as when the forecast changes its mind: the grace rule applies again.
 //   lull-xen-probe leases
 //       every lease table entry's effective state (active / revoked / expired) on
 //       Xen's clock, as the scheduler sees it.
@@ -264,13 +270,27 @@ int CmdTel(int argc, char** argv) {
 
 int CmdLease(int argc, char** argv) {
   long lender, borrower, credit, lease_ms;
+  bool hint_bad = false;
   const bool at_once = argc == 7 && std::strcmp(argv[6], "now") == 0;
-  if ((argc != 6 && !at_once) || !ParseLong(argv[2], 0, LULL_DOMID_LIMIT - 1, &lender) ||
+  long busy_at_ms = -1;
+  const bool hint = argc == 7 && std::strncmp(argv[6], "busy-at=", 8) == 0;
+  bool withdraw = false;
+  if (hint) {
+    std::string h = argv[6] + 8;
+    if (const size_t comma = h.find(','); comma != std::string::npos) {
+      withdraw = h.substr(comma) == ",withdraw";
+      hint_bad = !withdraw;
+      h.resize(comma);
+    }
+    if (!ParseLong(h.c_str(), 0, 600000, &busy_at_ms)) hint_bad = true;
+  }
+  if ((argc != 6 && !at_once && !hint) || hint_bad ||
+      !ParseLong(argv[2], 0, LULL_DOMID_LIMIT - 1, &lender) ||
       !ParseLong(argv[3], 0, LULL_DOMID_LIMIT - 1, &borrower) || lender == borrower ||
       !ParseLong(argv[4], 1, LULL_LEASE_MAX_CREDIT, &credit) ||
       !ParseLong(argv[5], 100, 600000, &lease_ms)) {
     std::fprintf(stderr, "usage: lull-xen-probe lease LENDER BORROWER(!=LENDER) CREDIT(1-%u) "
-                 "LEASE_MS(100-600000) [now]\n", LULL_LEASE_MAX_CREDIT);
+                 "LEASE_MS(100-600000) [now|busy-at=MS(0-600000)[,withdraw]]\n", LULL_LEASE_MAX_CREDIT);
     return 2;
   }
   lull_xen* x = Open();
@@ -356,6 +376,48 @@ int CmdLease(int argc, char** argv) {
   lull_lease_write(slot, &v);
   std::vector<int64_t> g0 = CpuTimes(x, doms);
   double tg0 = Now();
+  uint64_t hint_ns = 0;
+  if (hint) {
+    // As lulld does: LEASE_CHANGED makes Xen honour the slot at its next command poll
+    // (not the next accounting), and a hint applies to leases Xen honours, so it
+    // follows 100 ms later.
+    lull_prod cmd{};
+    if (lull_prod_init(&cmd, lull_shm_cmd_ring(&view),
+                       lull_ring_bytes(view.geom.cmd_capacity, sizeof(lull_cmd_rec)),
+                       view.geom.cmd_capacity, sizeof(lull_cmd_rec))) {
+      std::fprintf(stderr, "lull-xen-probe: the command ring's header is not sane\n");
+      return 1;
+    }
+    lull_cmd_rec c{};
+    c.type = LULL_CMD_LEASE_CHANGED;
+    c.slot = 0;
+    if (lull_prod_push(&cmd, &c, sizeof(c))) {
+      std::fprintf(stderr, "lull-xen-probe: command ring full\n");
+      return 1;
+    }
+    lull_prod_publish(&cmd);
+    nap(100);
+    hint_ns = v.granted_ns + static_cast<uint64_t>(busy_at_ms) * 1000000ull;
+    lull_cmd_rec h{};
+    h.type = LULL_CMD_HINT_BUSY;
+    h.domid = static_cast<uint16_t>(lender);
+    h.until_ns = hint_ns;
+    h.value = 900;
+    if (!lull_cmd_valid(&h, view.geom.n_leases) || lull_prod_push(&cmd, &h, sizeof(h))) {
+      std::fprintf(stderr, "lull-xen-probe: busy hint refused by lull_cmd_valid or ring full\n");
+      return 1;
+    }
+    lull_prod_publish(&cmd);
+    if (withdraw) {
+      nap(100);
+      h.type = LULL_CMD_HINT_IDLE;
+      if (!lull_cmd_valid(&h, view.geom.n_leases) || lull_prod_push(&cmd, &h, sizeof(h))) {
+        std::fprintf(stderr, "lull-xen-probe: idle hint refused by lull_cmd_valid or ring full\n");
+        return 1;
+      }
+      lull_prod_publish(&cmd);
+    }
+  }
 
   // Watch: revoked (by Xen) or expired (by time). Poll telemetry meanwhile, so the
   // lender's wake is seen and Xen's time keeps moving.
@@ -402,7 +464,7 @@ int CmdLease(int argc, char** argv) {
               "granted_ns=%llu revoked_ns=%llu lender_wake_ns=%llu revoked_event_ns=%llu "
               "wake_to_revoke_us=%.1f grant_to_revoke_ms=%.1f passed_wakes=%llu "
               "borrower_rate_before=%.3f borrower_rate_lease=%.3f lender_rate_after=%.3f "
-              "dropped=%llu\n",
+              "dropped=%llu hint_ns=%llu hint_to_revoke_ms=%.1f\n",
               fate, lender, borrower, credit, lease_ms, tg1 - tg0,
               static_cast<unsigned long long>(v.granted_ns),
               static_cast<unsigned long long>(revoked_ns),
@@ -412,7 +474,11 @@ int CmdLease(int argc, char** argv) {
               revoked_ns ? (static_cast<double>(revoked_ns) - static_cast<double>(v.granted_ns)) / 1e6 : -1.0,
               static_cast<unsigned long long>(passed_wakes),
               rate_before, rate_lease, lender_rate_after,
-              static_cast<unsigned long long>(reader.totals().dropped));
+              static_cast<unsigned long long>(reader.totals().dropped),
+              static_cast<unsigned long long>(hint_ns),
+              revoked_ns && hint_ns
+                  ? (static_cast<double>(revoked_ns) - static_cast<double>(hint_ns)) / 1e6
+                  : -1.0);
 
   lull_lease_val freed{};
   lull_lease_write(slot, &freed);
