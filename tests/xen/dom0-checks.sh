@@ -14,8 +14,9 @@ LULL_GUESTS="g1 g2"
 G1_BUSY=$G1_BUSY G1_IDLE=$G1_IDLE
 G2_BUSY=$G2_BUSY G2_IDLE=$G2_IDLE
 EOF
+# The shared helpers (guest_cfg, uptime_s; pass/fail/info print as /init's do).
+. /test/dom0-lib.sh
 
-uptime_s() { read up _ </proc/uptime; echo "$up"; }
 # CPU seconds of domain $1 from `xl list` (column Time(s)).
 cpu_of() { xl list "$1" 2>/dev/null | awk 'NR == 2 { print $6 }'; }
 
@@ -27,20 +28,8 @@ xl sched-credit -d Domain-0 -w 1024
 
 if xl list | grep -q '^Domain-0 '; then pass xl-list "Domain-0 listed"; else fail xl-list "no Domain-0 in: $(xl list | tr '\n' '|')"; fi
 
-make_cfg() {  # name busy idle
-  cat >/test/$1.cfg <<EOF
-name = "$1"
-type = "pv"
-kernel = "/guest/vmlinux"
-ramdisk = "/guest/initrd.gz"
-cmdline = "console=hvc0 quiet lull_busy=$2 lull_idle=$3"
-memory = 128
-vcpus = 1
-on_crash = "destroy"
-EOF
-}
-make_cfg g1 $G1_BUSY $G1_IDLE
-make_cfg g2 $G2_BUSY $G2_IDLE
+guest_cfg g1 $G1_BUSY $G1_IDLE
+guest_cfg g2 $G2_BUSY $G2_IDLE
 
 for g in g1 g2; do
   t0=$(uptime_s)

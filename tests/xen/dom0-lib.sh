@@ -1,6 +1,7 @@
 # Helpers shared by the in-dom0 test scripts (tests/xen/dom0-*.sh). xen-harness.sh copies
 # this file to /test/dom0-lib.sh; a script starts with `. /test/dom0-lib.sh`, which also
-# reads /test/guests.env (the guests' on/off pattern, written by dom0-checks.sh).
+# reads /test/guests.env (the guests' on/off pattern, written by dom0-checks.sh, which sources
+# this file right after writing it).
 . /test/guests.env
 
 res() { echo "LULL-RESULT $*"; }
