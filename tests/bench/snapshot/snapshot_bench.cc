@@ -13,6 +13,7 @@
 // bandwidth reference. The page cache is dropped before every restore (said if not allowed).
 // Timings go through Google Benchmark (manual time = time to first useful work); the
 // table and the ratios against the targets are printed at the end.
+#include <CLI/CLI.hpp>
 #include <benchmark/benchmark.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -419,10 +420,15 @@ void Report(const Args& a, const Case& c) {
   if (c.fio_rand.ok) {
     const double misses = med(M::kSerial, &Sample::early_faults);
     const double floor_s = misses * c.fio_rand.lat_us * 1e-6;
-    std::printf("   ceiling of lazy/prefetch with this critical set: %.2fx  (lazy %.4f s / (%.0f "
-                "pages it missed x %.1f us, fio's 4 KiB random read at qd 1))\n",
-                floor_s > 0 ? med(M::kLazy, &Sample::first) / floor_s : 0,
-                med(M::kLazy, &Sample::first), misses, c.fio_rand.lat_us);
+    if (floor_s <= 0) {
+      std::printf("   ceiling of lazy/prefetch with this critical set: none (it missed no page "
+                  "before the first work)\n");
+    } else {
+      std::printf("   ceiling of lazy/prefetch with this critical set: %.2fx  (lazy %.4f s / (%.0f "
+                  "pages it missed x %.1f us, fio's 4 KiB random read at qd 1))\n",
+                  med(M::kLazy, &Sample::first) / floor_s, med(M::kLazy, &Sample::first), misses,
+                  c.fio_rand.lat_us);
+    }
   }
   const double pbw = med(M::kPrefetch, &Sample::pre_mib_s);
   const double ebw = med(M::kEager, &Sample::pre_mib_s);
@@ -441,53 +447,47 @@ void Report(const Args& a, const Case& c) {
   }
 }
 
-std::vector<uint64_t> SplitList(const std::string& v) {  // "256,2048"
-  std::vector<uint64_t> out;
-  for (size_t p = 0; p < v.size();) {
-    const size_t q = v.find(',', p);
-    out.push_back(std::stoull(v.substr(p, q - p)));
-    p = q == std::string::npos ? v.size() : q + 1;
-  }
-  return out;
-}
-
+// Bad values are refused by name, with the range (exit 2), before anything is built.
 Args Parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "lull-bench-snapshot: %s needs a value\n", k.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (k == "--dir") a.dir = val();
-    else if (k == "--sizes") a.sizes_mib = SplitList(val());
-    else if (k == "--reps") a.reps = std::stoi(val());
-    else if (k == "--records") a.records = std::stoi(val());
-    else if (k == "--first") a.firsts = SplitList(val());
-    else if (k == "--traces") a.traces = val();
-    else if (k == "--keep") a.keep = true;
-    else if (k == "--prefetch-block-kib") a.prefetch_block = static_cast<uint32_t>(std::stoul(val())) << 10;
-    else if (k == "--prefetch-qd") a.prefetch_qd = static_cast<unsigned>(std::stoul(val()));
-    else if (k == "--region-pages") a.region_pages = std::stoull(val());
-    else if (k == "--decoders") a.decoders = static_cast<unsigned>(std::stoul(val()));
-    else if (k == "--start-fraction") a.start_fraction = std::stod(val());
-    else if (k == "--layout") {
-      const std::string v = val();
-      if (v != "touch" && v != "address") {
-        std::fprintf(stderr, "lull-bench-snapshot: --layout is touch or address, got %s\n", v.c_str());
-        std::exit(2);
-      }
-      a.touch_layout = v == "touch";
-    }
-    else if (k.rfind("--benchmark", 0) == 0) continue;
-    else {
-      std::fprintf(stderr, "lull-bench-snapshot: unknown option %s\n", k.c_str());
-      std::exit(2);
-    }
+  std::string layout = "touch";
+  uint32_t block_kib = a.prefetch_block >> 10;
+  CLI::App app{"lull-bench-snapshot: lazy vs eager vs lull's prefetch restores (make bench-snapshot)"};
+  app.add_option("--dir", a.dir, "where the snapshots are written (deleted at the end)");
+  app.add_option("--sizes", a.sizes_mib, "guest sizes in MiB, e.g. 256,2048")
+      ->delimiter(',')->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
+  app.add_option("--reps", a.reps, "restores per mode")->check(CLI::Range(1, 1000));
+  app.add_option("--records", a.records, "lazy restores recorded before the prediction")
+      ->check(CLI::Range(1, 100));
+  app.add_option("--first", a.firsts, "answers that make the first useful work, e.g. 200,2000")
+      ->delimiter(',')->check(CLI::Range(uint64_t{1}, a.queries));
+  app.add_option("--traces", a.traces, "the shared traces directory");
+  app.add_flag("--keep", a.keep, "keep the snapshot files");
+  app.add_option("--prefetch-block-kib", block_kib, "the prefetch stream's block")
+      ->check(CLI::Range(4u, 65536u));
+  app.add_option("--prefetch-qd", a.prefetch_qd, "the stream's queue depth (0: by measurement)")
+      ->check(CLI::Range(0u, 256u));
+  app.add_option("--region-pages", a.region_pages, "region inference's region (0: off)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 32));
+  app.add_option("--decoders", a.decoders, "threads installing the stream's pages")
+      ->check(CLI::Range(1u, 64u));
+  app.add_option("--start-fraction", a.start_fraction,
+                 "the pipelined guest starts once this share of the stream is in")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--layout", layout, "critical set in expected first-touch or address order")
+      ->check(CLI::IsMember({"touch", "address"}));
+  try {
+    app.parse(argc, argv);  // benchmark::Initialize took the --benchmark_* flags out
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e) == 0 ? 0 : 2);  // --help is 0; any usage error is 2
   }
+  if (block_kib % 4 != 0) {
+    std::fprintf(stderr, "lull-bench-snapshot: --prefetch-block-kib must be a multiple of 4, "
+                 "got %u\n", block_kib);
+    std::exit(2);
+  }
+  a.prefetch_block = block_kib << 10;
+  a.touch_layout = layout == "touch";
   return a;
 }
 
