@@ -129,12 +129,7 @@ void Engine::RemoveG(size_t index) {
   G& g = *guests_[index];
   scratch_ids_.assign(g.leases.begin(), g.leases.end());
   for (uint64_t id : scratch_ids_) {
-    auto it = leases_.find(id);
-    if (it == leases_.end()) continue;
-    (void)host_->RevokeLease(id);  // NotFound: the host dropped it with the domain
-    Forget(it->second.info);
-    leases_.erase(it);
-    ++stats_.leases_dropped;
+    if (DropLease(id)) ++stats_.leases_dropped;  // NotFound: the host dropped it with the domain
   }
   scratch_ids_.clear();
   by_domid_.erase(g.info.domid);
@@ -222,12 +217,17 @@ void Engine::Forget(const LeaseInfo& l) {
   if (Task* t = tasks_->Find(l.task)) t->leases = std::max(0, t->leases - 1);
 }
 
-void Engine::EndLease(uint64_t id, bool forced) {
+bool Engine::DropLease(uint64_t id) {
   auto it = leases_.find(id);
-  if (it == leases_.end()) return;
+  if (it == leases_.end()) return false;
   (void)host_->RevokeLease(id);  // NotFound = the host already expired it
   Forget(it->second.info);
   leases_.erase(it);
+  return true;
+}
+
+void Engine::EndLease(uint64_t id, bool forced) {
+  if (!DropLease(id)) return;
   if (forced) ++stats_.forced_revocations; else ++stats_.planned_returns;
 }
 

@@ -194,6 +194,8 @@ class Engine {
   void ShedBeforeContention(double host_now);
   void ReturnLargest(double cpus, bool forced);
   void CreditLeases(uint64_t now);
+  // Ends lease `id` on the host and in the books (task, donor, totals); false if unknown.
+  bool DropLease(uint64_t id);
   void EndLease(uint64_t id, bool forced);
   void Forget(const LeaseInfo& l);
   G* FindG(DomId d);
