@@ -209,6 +209,11 @@ const XenHost::Dom* XenHost::Find(DomId d) const {
   return it == doms_.end() ? nullptr : it->second.get();
 }
 
+bool XenHost::Alive(DomId d, const std::string& uuid) const {
+  const Dom* dom = Find(d);
+  return dom && dom->uuid == uuid;
+}
+
 Status XenHost::RefreshDomains() {
   std::vector<xc_domaininfo_t> infos(1024);
   int n = xc_domain_getinfolist(XC(xch_), 0, static_cast<unsigned>(infos.size()), infos.data());
@@ -254,13 +259,9 @@ Status XenHost::RefreshDomains() {
   doms_ = std::move(next);
   // Leases of a domain that left (or whose domid is now another domain) are void; the
   // journal entry goes with the restore attempt.
-  auto alive = [this](DomId id, const std::string& uuid) {
-    const Dom* d = Find(id);
-    return d && d->uuid == uuid;
-  };
   std::vector<uint64_t> gone;
   for (auto& [lid, l] : leases_)
-    if (!alive(l.g.donor, l.donor_uuid) || !alive(l.borrower, l.borrower_uuid)) gone.push_back(lid);
+    if (!Alive(l.g.donor, l.donor_uuid) || !Alive(l.borrower, l.borrower_uuid)) gone.push_back(lid);
   for (uint64_t lid : gone) (void)EndLease(lid, "a domain left");
   dirty_ = false;
   return Status::Ok();
@@ -567,11 +568,7 @@ Status XenHost::EndLease(uint64_t id, const char* why) {
   if (cfg_.ring) (void)cfg_.ring->Revoke(id);
   // Only the domain the lease was made with is touched: a domid that changed hands is
   // another domain, whose settings lulld never journaled.
-  auto same = [this](DomId id, const std::string& uuid) {
-    const Dom* d = Find(id);
-    return d && d->uuid == uuid;
-  };
-  const bool donor_alive = same(l.g.donor, l.donor_uuid), borrower_alive = same(l.borrower, l.borrower_uuid);
+  const bool donor_alive = Alive(l.g.donor, l.donor_uuid), borrower_alive = Alive(l.borrower, l.borrower_uuid);
   Status s1 = donor_alive ? Apply(l.g.donor) : Status::Ok();
   Status s2 = borrower_alive ? Apply(l.borrower) : Status::Ok();
   // A domain that left: its journal entry is dropped by the restore attempt (the

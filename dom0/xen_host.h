@@ -140,6 +140,8 @@ class XenHost : public LiveHost {
   uint64_t Deadline(DomId d) const;
   Dom* Find(DomId d);
   const Dom* Find(DomId d) const;
+  // Domain `d` is still the domain with this UUID (not gone, not a successor on its domid).
+  bool Alive(DomId d, const std::string& uuid) const;
   Status FindTaskDomain(DomId* out) const;
 
   XenHostConfig cfg_;
