@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
   bool base = false;
   auto* g = app.add_subcommand("guest", "create a process-backed demo guest (kv store)");
   g->add_option("DOMAIN", domain)->required();
-  g->add_option("--mib", mib, "memory size in MiB");
+  g->add_option("--mib", mib, "memory size in MiB")->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
   g->add_option("--seed", seed);
   auto* s = app.add_subcommand("snapshot", "write the next snapshot generation of DOMAIN");
   s->add_option("DOMAIN", domain)->required();
@@ -117,7 +117,6 @@ int main(int argc, char** argv) {
   if (*g) {
     uint8_t* mem = nullptr;
     uint64_t pages = 0;
-    if (mib == 0 || mib > (1u << 20)) return Fail(Status::InvalidArgument("--mib out of range"));
     if (Status st = MapDomain(domain, true, mib << 8, &mem, &pages); !st.ok()) return Fail(st);
     uint64_t recs = 0;
     snap::KvConfig kc;

@@ -54,7 +54,7 @@ TEST(Cli, SnapshotAndRestoreOfADomainWithProgressAndErrors) {
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("prefetch"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("eta"), std::string::npos) << "progress with the time left: " << r.out;
-  // Bad input: a truncated file, an unknown domain, a bad mode.
+  // Bad input: a truncated file, an unknown domain, a bad mode, a bad size.
   std::filesystem::resize_file(g1, FileSize(g1) / 2);
   r = Cli("restore " + g1);
   EXPECT_EQ(r.status, 1) << r.out;
@@ -64,6 +64,10 @@ TEST(Cli, SnapshotAndRestoreOfADomainWithProgressAndErrors) {
   EXPECT_NE(r.out.find("domain no-such-domain-"), std::string::npos) << r.out;
   r = Cli("restore " + g1 + " --mode fast");
   EXPECT_EQ(r.status, 2) << r.out;
+  // A guest size out of range is a usage error naming the option and its range.
+  r = Cli("guest bad-size-" + dom + " --mib 0");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("--mib: Value 0 not in range 1 to 1048576"), std::string::npos) << r.out;
 }
 
 }  // namespace
