@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <string_view>
 #include <unordered_map>
@@ -379,6 +380,41 @@ Status SnapshotChain::ReadPage(uint64_t page, uint8_t* out, uint64_t* read_bytes
   return DecodeChunk(l.file, l.chunk, buf, out);
 }
 
+namespace {
+
+// Mean LZ4 decode time of a critical page, in microseconds: up to 64 non-zero pages spread
+// over the set, each compressed once and decoded 4 times (the first decode warms the
+// caches as the restore's stream, reading fresh data, does not: the mean errs high).
+double MeasureDecodeUs(const uint8_t* mem, const std::vector<uint64_t>& critical) {
+  constexpr size_t kSample = 64;
+  constexpr int kRounds = 4;
+  std::vector<std::vector<char>> packed;
+  const size_t step = std::max<size_t>(1, critical.size() / kSample);
+  for (size_t i = 0; i < critical.size() && packed.size() < kSample; i += step) {
+    const uint8_t* src = mem + critical[i] * kPageBytes;
+    if (IsZeroPage(src)) continue;
+    std::vector<char> c(LZ4_COMPRESSBOUND(kPageBytes));
+    const int n = LZ4_compress_default(reinterpret_cast<const char*>(src), c.data(),
+                                       kPageBytes, static_cast<int>(c.size()));
+    if (n <= 0 || n >= static_cast<int>(kPageBytes)) continue;  // stored raw anyway
+    c.resize(static_cast<size_t>(n));
+    packed.push_back(std::move(c));
+  }
+  if (packed.empty()) return 0;
+  char out[kPageBytes];
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int r = 0; r < kRounds; ++r) {
+    for (const auto& c : packed) {
+      (void)LZ4_decompress_safe(c.data(), out, static_cast<int>(c.size()), kPageBytes);
+    }
+  }
+  const double us = std::chrono::duration<double, std::micro>(
+                        std::chrono::steady_clock::now() - t0).count();
+  return us / static_cast<double>(kRounds * packed.size());
+}
+
+}  // namespace
+
 Status WriteSnapshot(const std::string& dir, const uint8_t* mem, uint64_t pages,
                      const WriteOptions& opt, WriteReport* report) {
   if (pages == 0 || pages >= kZeroChunk) {
@@ -387,6 +423,10 @@ Status WriteSnapshot(const std::string& dir, const uint8_t* mem, uint64_t pages,
   }
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return Status::IoError(Errno("mkdir", dir));
+  }
+  if (!(opt.critical_read_mib_s >= 0) || std::isinf(opt.critical_read_mib_s)) {
+    return Status::InvalidArgument("snapshot: critical_read_mib_s must be a finite bandwidth "
+                                   ">= 0 MiB/s, not " + std::to_string(opt.critical_read_mib_s));
   }
   for (uint64_t c : opt.critical) {
     if (c >= pages) {
@@ -479,10 +519,20 @@ Status WriteSnapshot(const std::string& dir, const uint8_t* mem, uint64_t pages,
     c.offset = out.offset();
     c.hash_lo = hashes[p].lo;
     c.hash_hi = hashes[p].hi;
-    int n = (critical_phase && !opt.compress_critical)
+    int n = (critical_phase && !(opt.critical_read_mib_s > 0))
                 ? 0
                 : LZ4_compress_default(reinterpret_cast<const char*>(src), cbuf, kPageBytes,
                                        sizeof(cbuf));
+    if (critical_phase && n > 0 && n < static_cast<int>(kPageBytes)) {
+      // Keep the compression only where the read time it saves beats the decode it adds.
+      const double saved_us = static_cast<double>(kPageBytes - static_cast<uint64_t>(n)) /
+                              (opt.critical_read_mib_s * 1.048576);
+      if (saved_us <= rep.critical_decode_us / std::max(1u, opt.critical_decoders)) n = 0;
+    }
+    if (critical_phase) {
+      ++rep.critical_chunks;
+      if (n > 0 && n < static_cast<int>(kPageBytes)) ++rep.critical_lz4;
+    }
     Status st;
     if (n > 0 && n < static_cast<int>(kPageBytes)) {
       c.codec = kLz4;
@@ -503,6 +553,7 @@ Status WriteSnapshot(const std::string& dir, const uint8_t* mem, uint64_t pages,
   };
 
   // 1. Critical set, in predicted first-touch order.
+  if (opt.critical_read_mib_s > 0) rep.critical_decode_us = MeasureDecodeUs(mem, opt.critical);
   for (uint64_t p : opt.critical) {
     if (!placed[p]) critical.push_back(p);
     if (Status st = place(p); !st.ok()) return st;

@@ -45,10 +45,14 @@ struct WriteOptions {
   bool force_base = false;
   uint32_t max_chain = 8;          // increments after a base before the next base
   uint32_t hot_writes = 3;         // a page written in this many generations is hot
-  // The critical set is stored raw by default: it is on the resume's critical path, where
-  // LZ4 decoding (~7 us a page here) costs more than reading 4 KiB (~4 us at 1 GB/s), and
-  // a raw page is installed straight from the read buffer.
-  bool compress_critical = false;
+  // The critical set is on the resume's critical path, where the stream is bound either by
+  // the disk or by the threads that decode it. Each critical page is stored LZ4 compressed
+  // only if the read time that saves, (4096 - compressed bytes) at `critical_read_mib_s`,
+  // exceeds the decode time it adds on one of `critical_decoders` threads, measured here
+  // on a sample of the critical pages; otherwise raw (checked and installed straight from
+  // the read buffer). 0 MiB/s (bandwidth unknown): every critical page raw.
+  double critical_read_mib_s = 0;
+  unsigned critical_decoders = 2;
 };
 
 struct WriteReport {
@@ -61,6 +65,9 @@ struct WriteReport {
   uint64_t zero_pages = 0;
   uint64_t file_bytes = 0;
   uint64_t raw_bytes = 0;       // uncompressed bytes of the chunks written
+  uint64_t critical_chunks = 0;     // chunks written in the critical region
+  uint64_t critical_lz4 = 0;        // of those, stored compressed
+  double critical_decode_us = 0;    // measured LZ4 decode time per critical page (0: not measured)
 };
 
 // Writes the next generation of `dir` (created if missing) from `pages` pages at `mem`.

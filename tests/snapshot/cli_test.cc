@@ -50,6 +50,9 @@ TEST(Cli, SnapshotAndRestoreOfADomainWithProgressAndErrors) {
   r = Cli("snapshot " + dom + " --dir " + d.path() + " --base");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("critical set:"), std::string::npos) << r.out;
+  // ... with its codec chosen from the disk's bandwidth, measured on generation 1.
+  EXPECT_NE(r.out.find("critical region: "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("(disk 0 MiB/s"), std::string::npos) << "bandwidth not measured: " << r.out;
   r = Cli("restore " + GenerationPath(d.path(), 2) + " --queries 500");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("prefetch"), std::string::npos) << r.out;

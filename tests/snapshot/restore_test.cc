@@ -118,44 +118,52 @@ TEST(Restore, LazyRecordsFirstTouchesAndPrefetchOfThemRemovesTheFaults) {
   EXPECT_LT(rec.first_touch.size(), f.mem.size() / kP / 2);
 
   // Snapshot again with the recorded set laid out first; the same work then faults on
-  // nothing (the fill may race the guest, but every page it touches is prefetched).
+  // nothing (the fill may race the guest, but every page it touches is prefetched). The
+  // critical set raw (bandwidth unknown), then LZ4 compressed (a disk slow enough that
+  // every byte saved beats its decode).
   CriticalSet cs;
   ASSERT_TRUE(PredictCriticalSet({{rec.first_touch, -1}}, nullptr, f.mem.size() / kP, {}, &cs)
                   .ok());
-  WriteOptions wo;
-  wo.critical = cs.ranked;
-  wo.force_base = true;
-  WriteReport wr;
-  ASSERT_TRUE(WriteSnapshot(f.dir.path(), f.mem.data(), f.mem.size() / kP, wo, &wr).ok());
-  ASSERT_TRUE(SnapshotChain::Open(wr.path, &c).ok());
-  RestoreOptions pre;
-  pre.mode = RestoreMode::kPrefetch;
-  pre.start_pages = UINT64_MAX;  // the guest starts after the whole prefetch
-  RestoreReport rep;
-  KvResult res2;
-  ASSERT_TRUE(Restore(*c, pre, KvGuest(11, &res2), &out, &rep).ok());
-  EXPECT_EQ(rep.faults, 0u);
-  EXPECT_GE(rep.prefetched_pages, rec.first_touch.size());
-  EXPECT_EQ(res2.checksum, res.checksum);
-  // Pipelined (the default): the guest runs while the prefetch streams in its touch
-  // order, so it may fault; how many of those faults the stream serves and how many are
-  // read beside it depends on how the two threads are scheduled (CI's loaded machine had
-  // the guest run ahead of a not-yet-started stream), so only the answers and the memory
-  // are asserted here; bench-snapshot measures the split.
-  pre.start_pages = 0;
-  ASSERT_TRUE(Restore(*c, pre, KvGuest(11, &res2), &out, &rep).ok());
-  EXPECT_LE(rep.fault_reads, rep.faults);
-  EXPECT_EQ(res2.checksum, res.checksum);
-  ASSERT_NE(out, nullptr);
-  EXPECT_EQ(std::memcmp(out->data(), f.mem.data(), f.mem.size()), 0);
-  // Another query mix shares the hot pages: most of its touches were prefetched (the
-  // guest starts after the prefetch, so the count does not depend on scheduling).
-  ASSERT_TRUE(Restore(*c, lazy, KvGuest(12, &res2), &out, &rec).ok());
-  const uint64_t lazy_faults = rec.faults;
-  pre.start_pages = UINT64_MAX;
-  ASSERT_TRUE(Restore(*c, pre, KvGuest(12, &res2), &out, &rep).ok());
-  EXPECT_LT(rep.faults * 3, lazy_faults) << "prefetch faults " << rep.faults
-                                         << " vs lazy " << lazy_faults;
+  const size_t touched = rec.first_touch.size();
+  for (double mib_s : {0.0, 1.0}) {
+    SCOPED_TRACE(mib_s == 0 ? "critical set raw" : "critical set LZ4");
+    WriteOptions wo;
+    wo.critical = cs.ranked;
+    wo.force_base = true;
+    wo.critical_read_mib_s = mib_s;
+    WriteReport wr;
+    ASSERT_TRUE(WriteSnapshot(f.dir.path(), f.mem.data(), f.mem.size() / kP, wo, &wr).ok());
+    EXPECT_EQ(wr.critical_lz4 > wr.critical_chunks / 2, mib_s > 0);
+    ASSERT_TRUE(SnapshotChain::Open(wr.path, &c).ok());
+    RestoreOptions pre;
+    pre.mode = RestoreMode::kPrefetch;
+    pre.start_pages = UINT64_MAX;  // the guest starts after the whole prefetch
+    RestoreReport rep;
+    KvResult res2;
+    ASSERT_TRUE(Restore(*c, pre, KvGuest(11, &res2), &out, &rep).ok());
+    EXPECT_EQ(rep.faults, 0u);
+    EXPECT_GE(rep.prefetched_pages, touched);
+    EXPECT_EQ(res2.checksum, res.checksum);
+    // Pipelined (the default): the guest runs while the prefetch streams in its touch
+    // order, so it may fault; how many of those faults the stream serves and how many are
+    // read beside it depends on how the two threads are scheduled (CI's loaded machine had
+    // the guest run ahead of a not-yet-started stream), so only the answers and the memory
+    // are asserted here; bench-snapshot measures the split.
+    pre.start_pages = 0;
+    ASSERT_TRUE(Restore(*c, pre, KvGuest(11, &res2), &out, &rep).ok());
+    EXPECT_LE(rep.fault_reads, rep.faults);
+    EXPECT_EQ(res2.checksum, res.checksum);
+    ASSERT_NE(out, nullptr);
+    EXPECT_EQ(std::memcmp(out->data(), f.mem.data(), f.mem.size()), 0);
+    // Another query mix shares the hot pages: most of its touches were prefetched (the
+    // guest starts after the prefetch, so the count does not depend on scheduling).
+    ASSERT_TRUE(Restore(*c, lazy, KvGuest(12, &res2), &out, &rec).ok());
+    const uint64_t lazy_faults = rec.faults;
+    pre.start_pages = UINT64_MAX;
+    ASSERT_TRUE(Restore(*c, pre, KvGuest(12, &res2), &out, &rep).ok());
+    EXPECT_LT(rep.faults * 3, lazy_faults) << "prefetch faults " << rep.faults
+                                           << " vs lazy " << lazy_faults;
+  }
 }
 
 TEST(Restore, IncrementsAreAppliedNewestFirst) {
@@ -178,36 +186,40 @@ TEST(Restore, IncrementsAreAppliedNewestFirst) {
 }
 
 TEST(Restore, CorruptChunkAbortsWithNothingRestored) {
-  WriteOptions wo;
-  for (uint64_t p = 0; p < 64; ++p) wo.critical.push_back(p);
-  Fixture f(wo);
-  std::unique_ptr<SnapshotChain> c;
-  ASSERT_TRUE(SnapshotChain::Open(f.path, &c).ok());
-  // One chunk in the critical region (read by the prefetch) and one far outside it (read
-  // by a fault or the fill while the guest runs).
-  const auto& file = c->file(0);
-  const uint32_t early = c->loc(1).chunk;
-  uint32_t late = kZeroChunk;
-  for (uint64_t p = f.mem.size() / kP - 1; late == kZeroChunk; --p) late = c->loc(p).chunk;
-  for (uint32_t chunk : {early, late}) {
-    ScratchDir d2;
-    const std::string bad = d2.path() + "/00000001.lsnap";
-    std::filesystem::copy_file(f.path, bad);
-    const ChunkEntry e = file.chunks[chunk];
-    FlipByte(bad, e.offset + 3);
-    std::unique_ptr<SnapshotChain> bc;
-    ASSERT_TRUE(SnapshotChain::Open(bad, &bc).ok());
-    for (RestoreMode m : {RestoreMode::kLazy, RestoreMode::kEager, RestoreMode::kPrefetch}) {
-      RestoreOptions o;
-      o.mode = m;
-      std::unique_ptr<GuestMemory> out;
-      KvResult res;
-      Status s = Restore(*bc, o, KvGuest(3, &res), &out, nullptr);
-      EXPECT_EQ(s.code(), Status::Code::kCorruption) << ModeName(m) << ": " << s.ToString();
-      EXPECT_NE(s.message().find("chunk " + std::to_string(chunk) + " at offset " +
-                                 std::to_string(e.offset)), std::string::npos)
-          << ModeName(m) << ": " << s.ToString();
-      EXPECT_FALSE(out) << "nothing may be half-restored";
+  for (double mib_s : {0.0, 1.0}) {  // the critical region raw, then LZ4
+    SCOPED_TRACE(mib_s == 0 ? "critical set raw" : "critical set LZ4");
+    WriteOptions wo;
+    for (uint64_t p = 0; p < 64; ++p) wo.critical.push_back(p);
+    wo.critical_read_mib_s = mib_s;
+    Fixture f(wo);
+    std::unique_ptr<SnapshotChain> c;
+    ASSERT_TRUE(SnapshotChain::Open(f.path, &c).ok());
+    // One chunk in the critical region (read by the prefetch) and one far outside it (read
+    // by a fault or the fill while the guest runs).
+    const auto& file = c->file(0);
+    const uint32_t early = c->loc(1).chunk;
+    uint32_t late = kZeroChunk;
+    for (uint64_t p = f.mem.size() / kP - 1; late == kZeroChunk; --p) late = c->loc(p).chunk;
+    for (uint32_t chunk : {early, late}) {
+      ScratchDir d2;
+      const std::string bad = d2.path() + "/00000001.lsnap";
+      std::filesystem::copy_file(f.path, bad);
+      const ChunkEntry e = file.chunks[chunk];
+      FlipByte(bad, e.offset + 3);
+      std::unique_ptr<SnapshotChain> bc;
+      ASSERT_TRUE(SnapshotChain::Open(bad, &bc).ok());
+      for (RestoreMode m : {RestoreMode::kLazy, RestoreMode::kEager, RestoreMode::kPrefetch}) {
+        RestoreOptions o;
+        o.mode = m;
+        std::unique_ptr<GuestMemory> out;
+        KvResult res;
+        Status s = Restore(*bc, o, KvGuest(3, &res), &out, nullptr);
+        EXPECT_EQ(s.code(), Status::Code::kCorruption) << ModeName(m) << ": " << s.ToString();
+        EXPECT_NE(s.message().find("chunk " + std::to_string(chunk) + " at offset " +
+                                   std::to_string(e.offset)), std::string::npos)
+            << ModeName(m) << ": " << s.ToString();
+        EXPECT_FALSE(out) << "nothing may be half-restored";
+      }
     }
   }
 }

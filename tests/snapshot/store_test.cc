@@ -2,9 +2,11 @@
 #include "dom0/snapshot/store.h"
 
 #include <gtest/gtest.h>
+#include <lz4.h>
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -125,6 +127,56 @@ TEST(Store, CriticalPagesComeFirstInOrder) {
   Status s = WriteSnapshot(d.path(), mem.data(), mem.size() / kP, o, nullptr);
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
   EXPECT_NE(s.message().find("critical page 1073741824"), std::string::npos) << s.ToString();
+}
+
+// The critical set's codec follows the measured trade: raw when the bandwidth is unknown
+// or so high that decoding costs more than the bytes it saves, LZ4 when the disk is slow.
+TEST(Store, CriticalPagesAreCompressedOnlyWhereTheReadSavedBeatsTheDecode) {
+  auto mem = MakeKvGuest(4);
+  const uint64_t pages = mem.size() / kP;
+  WriteOptions o;
+  for (uint64_t p = 0; p < 200; ++p) o.critical.push_back(p * 3);
+  auto write = [&](double mib_s, WriteReport* r) {
+    ScratchDir d;
+    o.critical_read_mib_s = mib_s;
+    ASSERT_TRUE(WriteSnapshot(d.path(), mem.data(), pages, o, r).ok());
+    std::unique_ptr<SnapshotChain> c;
+    ASSERT_TRUE(SnapshotChain::Open(r->path, &c).ok());
+    ExpectChainEquals(*c, mem);
+    uint64_t lz4 = 0;
+    for (uint64_t p : c->critical()) {
+      const auto l = c->loc(p);
+      if (l.chunk != kZeroChunk) lz4 += c->file(0).chunks[l.chunk].codec == kLz4;
+    }
+    EXPECT_EQ(lz4, r->critical_lz4);
+  };
+  WriteReport unknown, fast, slow;
+  write(0, &unknown);
+  EXPECT_GT(unknown.critical_chunks, 100u);
+  EXPECT_EQ(unknown.critical_lz4, 0u);
+  EXPECT_EQ(unknown.critical_decode_us, 0);
+  write(1e12, &fast);  // no read is slower than a decode at this bandwidth
+  EXPECT_GT(fast.critical_decode_us, 0);
+  EXPECT_EQ(fast.critical_lz4, 0u);
+  write(1, &slow);  // 1 MiB/s: every byte saved is worth ~1 us
+  uint64_t shrinks = 0;  // critical chunks LZ4 makes smaller: all of them must be compressed
+  std::vector<uint64_t> seen;
+  std::vector<char> cbuf(LZ4_COMPRESSBOUND(kP));
+  for (uint64_t p : o.critical) {
+    if (std::find(seen.begin(), seen.end(), p) != seen.end()) continue;
+    seen.push_back(p);
+    const int n = LZ4_compress_default(reinterpret_cast<const char*>(mem.data() + p * kP),
+                                       cbuf.data(), kP, static_cast<int>(cbuf.size()));
+    if (!IsZeroPage(mem.data() + p * kP) && n > 0 && n < static_cast<int>(kP)) ++shrinks;
+  }
+  EXPECT_GT(shrinks, 100u);
+  EXPECT_EQ(slow.critical_lz4, shrinks);
+  EXPECT_LT(slow.file_bytes, unknown.file_bytes);
+  o.critical_read_mib_s = -1;
+  ScratchDir d;
+  Status s = WriteSnapshot(d.path(), mem.data(), pages, o, nullptr);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("critical_read_mib_s"), std::string::npos) << s.ToString();
 }
 
 TEST(Store, CrashBeforeRenameLeavesThePreviousGenerationWhole) {
