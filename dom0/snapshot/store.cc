@@ -380,12 +380,10 @@ Status SnapshotChain::ReadPage(uint64_t page, uint8_t* out, uint64_t* read_bytes
   return DecodeChunk(l.file, l.chunk, buf, out);
 }
 
-namespace {
-
-// Mean LZ4 decode time of a critical page, in microseconds: up to 64 non-zero pages spread
-// over the set, each compressed once and decoded 4 times (the first decode warms the
-// caches as the restore's stream, reading fresh data, does not: the mean errs high).
-double MeasureDecodeUs(const uint8_t* mem, const std::vector<uint64_t>& critical) {
+// Up to 64 pages spread over the set, each compressed once and decoded 4 times (the
+// repeats run from warm caches, which the restore's stream, reading fresh data, does not
+// have: the mean errs low).
+double MeasureLz4DecodeUs(const uint8_t* mem, const std::vector<uint64_t>& critical) {
   constexpr size_t kSample = 64;
   constexpr int kRounds = 4;
   std::vector<std::vector<char>> packed;
@@ -412,8 +410,6 @@ double MeasureDecodeUs(const uint8_t* mem, const std::vector<uint64_t>& critical
                         std::chrono::steady_clock::now() - t0).count();
   return us / static_cast<double>(kRounds * packed.size());
 }
-
-}  // namespace
 
 Status WriteSnapshot(const std::string& dir, const uint8_t* mem, uint64_t pages,
                      const WriteOptions& opt, WriteReport* report) {
@@ -553,7 +549,7 @@ Status WriteSnapshot(const std::string& dir, const uint8_t* mem, uint64_t pages,
   };
 
   // 1. Critical set, in predicted first-touch order.
-  if (opt.critical_read_mib_s > 0) rep.critical_decode_us = MeasureDecodeUs(mem, opt.critical);
+  if (opt.critical_read_mib_s > 0) rep.critical_decode_us = MeasureLz4DecodeUs(mem, opt.critical);
   for (uint64_t p : opt.critical) {
     if (!placed[p]) critical.push_back(p);
     if (Status st = place(p); !st.ok()) return st;

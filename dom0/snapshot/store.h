@@ -70,6 +70,11 @@ struct WriteReport {
   double critical_decode_us = 0;    // measured LZ4 decode time per critical page (0: not measured)
 };
 
+// Mean LZ4 decode time of one of `pages` (a sample of up to 64 that LZ4 shrinks), in
+// microseconds; 0 if none compresses. What WriteSnapshot weighs a critical page's saved
+// read against, and what a cut's break-even can charge per compressed page.
+double MeasureLz4DecodeUs(const uint8_t* mem, const std::vector<uint64_t>& pages);
+
 // Writes the next generation of `dir` (created if missing) from `pages` pages at `mem`.
 // The guest size must match the existing chain's (InvalidArgument otherwise).
 Status WriteSnapshot(const std::string& dir, const uint8_t* mem, uint64_t pages,
