@@ -160,7 +160,9 @@ int main(int argc, char** argv) {
       if (snap::SnapshotChain::OpenLatest(dir, &prev).ok() &&
           snap::CalibrateQueueDepth(prev->newest().path, 32ull << 20, 128u << 10, &qd, &table)
               .ok()) {
-        for (const auto& m : table) wo.critical_read_mib_s = std::max(wo.critical_read_mib_s, m.mib_per_s);
+        for (const auto& m : table) {
+          wo.critical_read_mib_s = std::max(wo.critical_read_mib_s, m.mib_per_s);
+        }
       }
     }
     snap::WriteReport rep;

@@ -383,13 +383,13 @@ Status SnapshotChain::ReadPage(uint64_t page, uint8_t* out, uint64_t* read_bytes
 // Up to 64 pages spread over the set, each compressed once and decoded 4 times (the
 // repeats run from warm caches, which the restore's stream, reading fresh data, does not
 // have: the mean errs low).
-double MeasureLz4DecodeUs(const uint8_t* mem, const std::vector<uint64_t>& critical) {
+double MeasureLz4DecodeUs(const uint8_t* mem, const std::vector<uint64_t>& pages) {
   constexpr size_t kSample = 64;
   constexpr int kRounds = 4;
   std::vector<std::vector<char>> packed;
-  const size_t step = std::max<size_t>(1, critical.size() / kSample);
-  for (size_t i = 0; i < critical.size() && packed.size() < kSample; i += step) {
-    const uint8_t* src = mem + critical[i] * kPageBytes;
+  const size_t step = std::max<size_t>(1, pages.size() / kSample);
+  for (size_t i = 0; i < pages.size() && packed.size() < kSample; i += step) {
+    const uint8_t* src = mem + pages[i] * kPageBytes;
     if (IsZeroPage(src)) continue;
     std::vector<char> c(LZ4_COMPRESSBOUND(kPageBytes));
     const int n = LZ4_compress_default(reinterpret_cast<const char*>(src), c.data(),
