@@ -161,14 +161,24 @@ class Installer {
   std::atomic<bool> failed_{false};
 };
 
-// Streams the chunks of `pages` (all held by file `fi`, sorted by chunk offset) with one
-// sequential io_uring read and installs each page as soon as its chunk has arrived. Pages
-// claimed by someone else meanwhile are skipped. *read_seconds gets the read alone (first
-// submission to last completion), the number to compare with fio.
+// Where one stream's part stands in its whole, for progress: `base` bytes of `total` were
+// read by earlier parts, the first of which started at `t0_ns`.
+struct ProgressSpan {
+  uint64_t base = 0, total = 0;
+  int64_t t0_ns = 0;
+};
+
+// Streams the chunks of `pages` (all held by file `fi`, sorted by chunk offset, their
+// extent within buf.size()) with one sequential io_uring read into `buf` and installs each
+// page as soon as its chunk has arrived. Pages claimed by someone else meanwhile are
+// skipped. Returns once every page is installed, so the caller may reuse `buf`.
+// *read_seconds gets the read alone (first submission to last completion), the number to
+// compare with fio.
 Status StreamPages(Installer& in, uint32_t fi, const std::vector<uint64_t>& pages,
                    const UringOptions& uo, unsigned decoders, const char* phase,
                    const std::function<void(const RestoreProgress&)>& progress,
-                   RestoreReport* rep, double* read_seconds, uint64_t* stream_bytes) {
+                   const ProgressSpan& span, AlignedBuffer& buf, RestoreReport* rep,
+                   double* read_seconds, uint64_t* stream_bytes) {
   if (pages.empty()) return Status::Ok();
   const SnapshotChain& ch = in.chain();
   const SnapshotFile& f = ch.file(fi);
@@ -177,8 +187,11 @@ Status StreamPages(Installer& in, uint32_t fi, const std::vector<uint64_t>& page
   uint64_t end = 0;
   for (uint64_t p : pages) end = std::max(end, chunk_of(p).offset + chunk_of(p).stored_bytes);
   const uint64_t len = end - begin;
-  AlignedBuffer buf(AlignUp(len));
-  if (!buf.data()) return Status::Unavailable("restore: out of memory for a read buffer");
+  if (AlignUp(len) > buf.size()) {
+    return Status::Internal("restore: a stream of " + std::to_string(len) +
+                            " bytes does not fit its " + std::to_string(buf.size()) +
+                            "-byte read buffer");
+  }
   std::unique_ptr<UringReader> r;
   if (Status s = UringReader::Open(f.path, uo, &r); !s.ok()) return s;
   rep->direct_io = r->direct();
@@ -290,9 +303,11 @@ Status StreamPages(Installer& in, uint32_t fi, const std::vector<uint64_t>& page
     have.notify_all();
     in.StreamHave(begin + got);
     if (progress) {
-      const double el = static_cast<double>(NowNs() - t0) * 1e-9;
-      const double rate = el > 0 ? static_cast<double>(got) / el : 0;
-      progress({phase, got, len, rate > 0 ? static_cast<double>(len - got) / rate : 0});
+      const uint64_t done = span.base + got;
+      const double el = static_cast<double>(NowNs() - span.t0_ns) * 1e-9;
+      const double rate = el > 0 ? static_cast<double>(done) / el : 0;
+      const uint64_t left = span.total > done ? span.total - done : 0;
+      progress({phase, done, span.total, rate > 0 ? static_cast<double>(left) / rate : 0});
     }
     return in.failed() ? in.error() : Status::Ok();
   });
@@ -310,9 +325,13 @@ Status StreamPages(Installer& in, uint32_t fi, const std::vector<uint64_t>& page
   return s;
 }
 
-// Installs `want` (pages, any order) by grouping them per file, in chunk order.
+// Installs `want` (pages, any order) by grouping them per file, in chunk order. Each file
+// is streamed in parts whose extent fits `window` bytes, through one read buffer reused
+// part after part, so a restore holds at most that much of a file in memory whatever the
+// guest's size (a whole 2 GiB image is ~900 MiB; dom0's memory is small).
 Status StreamSet(Installer& in, const std::vector<uint64_t>& want, const UringOptions& uo,
-                 unsigned decoders, const char* phase, const std::function<void(const RestoreProgress&)>& progress,
+                 unsigned decoders, uint64_t window, const char* phase,
+                 const std::function<void(const RestoreProgress&)>& progress,
                  RestoreReport* rep, double* read_seconds, uint64_t* stream_bytes) {
   const SnapshotChain& ch = in.chain();
   std::vector<std::vector<uint64_t>> per(ch.size());
@@ -327,16 +346,47 @@ Status StreamSet(Installer& in, const std::vector<uint64_t>& want, const UringOp
     }
     per[l.file].push_back(p);
   }
+  window = std::max<uint64_t>(AlignUp(window), uint64_t{1} << 20);
+  AlignedBuffer buf;
   for (uint32_t fi = 0; fi < per.size(); ++fi) {
     auto& v = per[fi];
+    if (v.empty()) continue;
     const auto& chunks = ch.file(fi).chunks;
-    std::sort(v.begin(), v.end(), [&](uint64_t a, uint64_t b) {
-      return chunks[ch.loc(a).chunk].offset < chunks[ch.loc(b).chunk].offset;
-    });
-    if (Status s = StreamPages(in, fi, v, uo, decoders, phase, progress, rep, read_seconds,
-                               stream_bytes);
-        !s.ok()) {
-      return s;
+    auto start = [&](uint64_t p) { return chunks[ch.loc(p).chunk].offset; };
+    auto stop = [&](uint64_t p) { return start(p) + chunks[ch.loc(p).chunk].stored_bytes; };
+    std::sort(v.begin(), v.end(), [&](uint64_t a, uint64_t b) { return start(a) < start(b); });
+    // Parts: runs of v whose extent, from the aligned start of their first chunk, fits the
+    // window (a chunk is at most 4 KiB, so every part holds at least one).
+    std::vector<size_t> cut{0};
+    for (size_t i = 1; i < v.size(); ++i) {
+      if (stop(v[i]) - AlignDown(start(v[cut.back()])) > window) cut.push_back(i);
+    }
+    cut.push_back(v.size());
+    std::vector<uint64_t> len(cut.size() - 1);  // each part's bytes, as StreamPages reads
+    ProgressSpan span;
+    span.t0_ns = NowNs();
+    uint64_t most = 0;
+    for (size_t k = 0; k < len.size(); ++k) {
+      uint64_t e = 0;
+      for (size_t i = cut[k]; i < cut[k + 1]; ++i) e = std::max(e, stop(v[i]));
+      len[k] = e - AlignDown(start(v[cut[k]]));
+      span.total += len[k];
+      most = std::max(most, AlignUp(len[k]));
+    }
+    if (buf.size() < most) {
+      buf = AlignedBuffer(most);
+      if (!buf.data()) return Status::Unavailable("restore: out of memory for a read buffer");
+      rep->read_buffer_bytes = std::max<uint64_t>(rep->read_buffer_bytes, buf.size());
+    }
+    for (size_t k = 0; k < len.size(); ++k) {
+      const std::vector<uint64_t> part(v.begin() + static_cast<ptrdiff_t>(cut[k]),
+                                       v.begin() + static_cast<ptrdiff_t>(cut[k + 1]));
+      if (Status s = StreamPages(in, fi, part, uo, decoders, phase, progress, span, buf, rep,
+                                 read_seconds, stream_bytes);
+          !s.ok()) {
+        return s;
+      }
+      span.base += len[k];
     }
   }
   return Status::Ok();
@@ -469,8 +519,9 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
     prefetcher = std::thread([&, want] {
       UringOptions uo = opt.uring;
       uo.yield_to = in.demand();  // the guest's own reads go first
-      prefetch_status = StreamSet(in, *want, uo, opt.decoders, "prefetch", opt.progress,
-                                  &rep, &rep.prefetch_seconds, &rep.prefetch_bytes);
+      prefetch_status = StreamSet(in, *want, uo, opt.decoders, opt.window_bytes, "prefetch",
+                                  opt.progress, &rep, &rep.prefetch_seconds,
+                                  &rep.prefetch_bytes);
       if (!prefetch_status.ok()) in.Record(prefetch_status);
       prefetch_over.store(true, std::memory_order_release);
     });
@@ -480,8 +531,8 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
       std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
   } else if (opt.mode == RestoreMode::kEager) {
-    Status s = StreamSet(in, all, opt.uring, opt.decoders, "eager", opt.progress, &rep,
-                         &rep.prefetch_seconds, nullptr);
+    Status s = StreamSet(in, all, opt.uring, opt.decoders, opt.window_bytes, "eager",
+                         opt.progress, &rep, &rep.prefetch_seconds, nullptr);
     if (!s.ok()) return s;
     rep.prefetch_bytes = in.bytes_read();
     rep.t_resident = since();
@@ -523,7 +574,8 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
       if (in.failed()) return in.error();
       UringOptions uo = opt.uring;
       uo.yield_to = in.demand();
-      return StreamSet(in, all, uo, 1, "fill", opt.progress, &rep, nullptr, nullptr);
+      return StreamSet(in, all, uo, 1, opt.window_bytes, "fill", opt.progress, &rep, nullptr,
+                       nullptr);
     }
     for (uint64_t p = 0; p < n && !in.failed(); ++p) in.FetchOne(p);  // one page per read
     return in.error();

@@ -59,6 +59,10 @@ struct RestoreOptions {
   uint64_t prefetch_pages = UINT64_MAX;  // how much of the critical set (the prediction's cut)
   UringOptions uring;
   unsigned decoders = 2;  // threads decoding prefetched/eager chunks (the fill uses one)
+  // The most file bytes one stream holds in its read buffer: a file is read in parts of
+  // this extent through one buffer (at least 1 MiB). Bounds a restore's memory beside the
+  // guest's own (an eager 2 GiB restore read its ~900 MiB image into one buffer before).
+  uint64_t window_bytes = 64ull << 20;
   // Pipelined resume: the guest starts once this many pages of the prefetch are in (0: at
   // once; UINT64_MAX: after the whole prefetch). Faults on pages the stream has already
   // asked the disk for wait for the stream; others are read beside it.
@@ -90,6 +94,7 @@ struct RestoreReport {
                                 // (prefetch_bytes is what that stream read)
   bool direct_io = false;
   unsigned queue_depth = 0;
+  uint64_t read_buffer_bytes = 0;  // the largest read buffer a stream held (window_bytes)
   std::vector<uint64_t> first_touch;  // pages in the order the guest faulted on them
 };
 

@@ -56,41 +56,53 @@ TEST_P(RestoreModes, RestoresExactMemoryAndTheGuestAnswersAsBefore) {
   Fixture f;
   std::unique_ptr<SnapshotChain> c;
   ASSERT_TRUE(SnapshotChain::Open(f.path, &c).ok());
-  RestoreOptions o;
-  o.mode = GetParam();
-  uint64_t calls = 0, last = 0;
-  bool monotonic = true;
-  o.progress = [&](const RestoreProgress& p) {
-    ++calls;
-    if (p.done_bytes < last && std::string(p.phase) != "fill") monotonic = false;
-    last = p.done_bytes;
-    if (p.done_bytes > p.total_bytes) monotonic = false;
-  };
-  KvResult got;
-  std::unique_ptr<GuestMemory> out;
-  RestoreReport rep;
-  Status s = Restore(*c, o, KvGuest(5, &got), &out, &rep);
-  ASSERT_TRUE(s.ok()) << s.ToString();
-  ASSERT_TRUE(out);
-  ASSERT_EQ(out->bytes(), f.mem.size());
-  EXPECT_EQ(0, std::memcmp(out->data(), f.mem.data(), f.mem.size()));
-  const KvResult want = Reference(f.mem, 5);
-  EXPECT_EQ(got.found, kQueries);
-  EXPECT_EQ(got.checksum, want.checksum);
-  EXPECT_LE(rep.t_guest_start, rep.t_first_work);
-  EXPECT_LE(rep.t_first_work, rep.t_guest_done);
-  EXPECT_LE(rep.t_resident, rep.t_verified);
-  EXPECT_GT(rep.bytes_read, 0u);
-  // The file at most once, plus one page per fault (a fault may race the fill's stream).
-  EXPECT_LE(rep.bytes_read, FileSize(f.path) + rep.faults * kP + (1 << 20));
-  if (GetParam() == RestoreMode::kEager) {
-    EXPECT_EQ(rep.faults, 0u);
-    EXPECT_GT(calls, 0u);
+  const uint64_t file = FileSize(f.path);
+  // The default read window holds the whole ~8 MiB file; a 1 MiB one streams it in parts
+  // through one 1 MiB buffer.
+  for (uint64_t window : {RestoreOptions{}.window_bytes, uint64_t{1} << 20}) {
+    SCOPED_TRACE("window " + std::to_string(window));
+    RestoreOptions o;
+    o.mode = GetParam();
+    o.window_bytes = window;
+    uint64_t calls = 0, last = 0, total = 0;
+    bool monotonic = true;
+    o.progress = [&](const RestoreProgress& p) {
+      ++calls;
+      if (p.done_bytes < last && std::string(p.phase) != "fill") monotonic = false;
+      last = p.done_bytes;
+      total = p.total_bytes;
+      if (p.done_bytes > p.total_bytes) monotonic = false;
+    };
+    KvResult got;
+    std::unique_ptr<GuestMemory> out;
+    RestoreReport rep;
+    Status s = Restore(*c, o, KvGuest(5, &got), &out, &rep);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    ASSERT_TRUE(out);
+    ASSERT_EQ(out->bytes(), f.mem.size());
+    EXPECT_EQ(0, std::memcmp(out->data(), f.mem.data(), f.mem.size()));
+    const KvResult want = Reference(f.mem, 5);
+    EXPECT_EQ(got.found, kQueries);
+    EXPECT_EQ(got.checksum, want.checksum);
+    EXPECT_LE(rep.t_guest_start, rep.t_first_work);
+    EXPECT_LE(rep.t_first_work, rep.t_guest_done);
+    EXPECT_LE(rep.t_resident, rep.t_verified);
+    EXPECT_GT(rep.bytes_read, 0u);
+    // The file at most once, plus one page per fault (a fault may race the fill's stream).
+    EXPECT_LE(rep.bytes_read, file + rep.faults * kP + (1 << 20));
+    EXPECT_LE(rep.read_buffer_bytes, std::min(AlignUp(file), window + kP));
+    if (GetParam() == RestoreMode::kEager) {
+      EXPECT_EQ(rep.faults, 0u);
+      EXPECT_GT(calls, 0u);
+      EXPECT_EQ(last, total) << "the eager read's progress ends at its total";
+      EXPECT_GT(rep.read_buffer_bytes, std::min(file, window) / 2);  // the window was used
+    }
+    if (GetParam() == RestoreMode::kLazy) {
+      EXPECT_GT(rep.faults, 100u);
+      EXPECT_EQ(rep.read_buffer_bytes, 0u);  // one page per fault, no stream
+    }
+    EXPECT_TRUE(monotonic);
   }
-  if (GetParam() == RestoreMode::kLazy) {
-    EXPECT_GT(rep.faults, 100u);
-  }
-  EXPECT_TRUE(monotonic);
 }
 
 INSTANTIATE_TEST_SUITE_P(All, RestoreModes,
@@ -211,6 +223,7 @@ TEST(Restore, CorruptChunkAbortsWithNothingRestored) {
       for (RestoreMode m : {RestoreMode::kLazy, RestoreMode::kEager, RestoreMode::kPrefetch}) {
         RestoreOptions o;
         o.mode = m;
+        o.window_bytes = 1 << 20;  // the late chunk is in a later part of a stream
         std::unique_ptr<GuestMemory> out;
         KvResult res;
         Status s = Restore(*bc, o, KvGuest(3, &res), &out, nullptr);
