@@ -367,9 +367,8 @@ Status StreamSet(Installer& in, const std::vector<uint64_t>& want, const UringOp
     span.t0_ns = NowNs();
     uint64_t most = 0;
     for (size_t k = 0; k < len.size(); ++k) {
-      uint64_t e = 0;
-      for (size_t i = cut[k]; i < cut[k + 1]; ++i) e = std::max(e, stop(v[i]));
-      len[k] = e - AlignDown(start(v[cut[k]]));
+      // A file's chunks do not overlap, so in offset order the last one ends the part.
+      len[k] = stop(v[cut[k + 1] - 1]) - AlignDown(start(v[cut[k]]));
       span.total += len[k];
       most = std::max(most, AlignUp(len[k]));
     }

@@ -519,18 +519,19 @@ Status WriteSnapshot(const std::string& dir, const uint8_t* mem, uint64_t pages,
                 ? 0
                 : LZ4_compress_default(reinterpret_cast<const char*>(src), cbuf, kPageBytes,
                                        sizeof(cbuf));
-    if (critical_phase && n > 0 && n < static_cast<int>(kPageBytes)) {
+    bool lz4 = n > 0 && n < static_cast<int>(kPageBytes);
+    if (critical_phase && lz4) {
       // Keep the compression only where the read time it saves beats the decode it adds.
       const double saved_us = static_cast<double>(kPageBytes - static_cast<uint64_t>(n)) /
                               (opt.critical_read_mib_s * 1.048576);
-      if (saved_us <= rep.critical_decode_us / std::max(1u, opt.critical_decoders)) n = 0;
+      lz4 = saved_us > rep.critical_decode_us / std::max(1u, opt.critical_decoders);
     }
     if (critical_phase) {
       ++rep.critical_chunks;
-      if (n > 0 && n < static_cast<int>(kPageBytes)) ++rep.critical_lz4;
+      if (lz4) ++rep.critical_lz4;
     }
     Status st;
-    if (n > 0 && n < static_cast<int>(kPageBytes)) {
+    if (lz4) {
       c.codec = kLz4;
       c.stored_bytes = static_cast<uint32_t>(n);
       st = out.Append(cbuf, static_cast<size_t>(n));

@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -160,11 +159,8 @@ TEST(Store, CriticalPagesAreCompressedOnlyWhereTheReadSavedBeatsTheDecode) {
   EXPECT_EQ(fast.critical_lz4, 0u);
   write(1, &slow);  // 1 MiB/s: every byte saved is worth ~1 us
   uint64_t shrinks = 0;  // critical chunks LZ4 makes smaller: all of them must be compressed
-  std::vector<uint64_t> seen;
   std::vector<char> cbuf(LZ4_COMPRESSBOUND(kP));
-  for (uint64_t p : o.critical) {
-    if (std::find(seen.begin(), seen.end(), p) != seen.end()) continue;
-    seen.push_back(p);
+  for (uint64_t p : o.critical) {  // distinct pages
     const int n = LZ4_compress_default(reinterpret_cast<const char*>(mem.data() + p * kP),
                                        cbuf.data(), kP, static_cast<int>(cbuf.size()));
     if (!IsZeroPage(mem.data() + p * kP) && n > 0 && n < static_cast<int>(kP)) ++shrinks;
