@@ -106,7 +106,9 @@ int main(int argc, char** argv) {
   r->add_option("FILE", file)->required();
   r->add_option("--mode", mode, "prefetch | lazy | eager")
       ->check(CLI::IsMember({"prefetch", "lazy", "eager"}));
-  r->add_option("--queries", queries, "kv queries the guest runs after resume (0: none)");
+  // Bounded: CLI11 reads "-1" into an unsigned as 2^64 - 1, a restore that never ends.
+  r->add_option("--queries", queries, "kv queries the guest runs after resume (0: none)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1000000000}));
   r->add_option("--seed", seed);
   r->add_option("--to", to, "write the restored memory to this domain");
   try {

@@ -67,6 +67,10 @@ TEST(Cli, SnapshotAndRestoreOfADomainWithProgressAndErrors) {
   EXPECT_NE(r.out.find("domain no-such-domain-"), std::string::npos) << r.out;
   r = Cli("restore " + g1 + " --mode fast");
   EXPECT_EQ(r.status, 2) << r.out;
+  // A query count out of range (a negative one included) is a usage error naming it.
+  r = Cli("restore " + GenerationPath(d.path(), 2) + " --queries -1");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("--queries"), std::string::npos) << r.out;
   // A guest size out of range is a usage error naming the option and its range.
   r = Cli("guest bad-size-" + dom + " --mib 0");
   EXPECT_EQ(r.status, 2) << r.out;
