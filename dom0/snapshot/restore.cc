@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -161,6 +162,24 @@ class Installer {
   std::atomic<bool> failed_{false};
 };
 
+// The decoder threads of a stream: how many, and how much nicer than the reader.
+struct Decoders {
+  unsigned threads = 2;
+  int nice_delta = 0;
+};
+
+// Makes the calling thread `delta` nicer (Linux keeps nice per thread), capped at 19, and
+// returns the nice it now runs at. Making oneself nicer needs no privilege; a failure
+// leaves the thread as it was.
+int LowerThreadPriority(int delta) {
+  const id_t tid = static_cast<id_t>(::syscall(SYS_gettid));
+  errno = 0;
+  const int cur = ::getpriority(PRIO_PROCESS, tid);
+  if (errno != 0 || delta <= 0) return cur;
+  const int want = std::min(19, cur + delta);
+  return ::setpriority(PRIO_PROCESS, tid, want) == 0 ? want : cur;
+}
+
 // Where one stream's part stands in its whole, for progress: `base` bytes of `total` were
 // read by earlier parts, the first of which started at `t0_ns`.
 struct ProgressSpan {
@@ -175,7 +194,7 @@ struct ProgressSpan {
 // *read_seconds gets the read alone (first submission to last completion), the number to
 // compare with fio.
 Status StreamPages(Installer& in, uint32_t fi, const std::vector<uint64_t>& pages,
-                   const UringOptions& uo, unsigned decoders, const char* phase,
+                   const UringOptions& uo, const Decoders& dec, const char* phase,
                    const std::function<void(const RestoreProgress&)>& progress,
                    const ProgressSpan& span, AlignedBuffer& buf, RestoreReport* rep,
                    double* read_seconds, uint64_t* stream_bytes) {
@@ -197,9 +216,10 @@ Status StreamPages(Installer& in, uint32_t fi, const std::vector<uint64_t>& page
   rep->direct_io = r->direct();
   rep->queue_depth = r->queue_depth();
   // Decoding (LZ4 + hash + UFFDIO_COPY) costs about as much as the read, so it runs on
-  // `decoders` helper threads while this one only keeps the queue full (installing here
+  // `dec.threads` helper threads while this one only keeps the queue full (installing here
   // between completions would leave the device idle meanwhile); this thread joins them
-  // once the read is done.
+  // once the read is done. The helpers run nicer than this thread (dec.nice_delta,
+  // RestoreOptions::decoder_nice says why), so a completion gets this thread at once.
   // The unit of work is a run: pages consecutive in guest memory whose chunks are
   // consecutive in the file (a critical set laid out in address order gives long runs),
   // installed with one UFFDIO_COPY. A run is taken (CAS on `next`) once it has arrived.
@@ -276,7 +296,9 @@ Status StreamPages(Installer& in, uint32_t fi, const std::vector<uint64_t>& page
     }
     flush(b);
   };
+  std::atomic<int> helper_nice{0};
   auto drain = [&](bool wait) {
+    if (wait) helper_nice.store(LowerThreadPriority(dec.nice_delta), std::memory_order_relaxed);
     AlignedBuffer scratch(kMaxRun * kPageBytes);
     for (;;) {
       if (in.failed()) return;
@@ -296,7 +318,7 @@ Status StreamPages(Installer& in, uint32_t fi, const std::vector<uint64_t>& page
   in.StreamAt(fi, static_cast<uint64_t>(uo.queue_depth) * uo.block_bytes);
   in.StreamHave(begin);
   std::vector<std::thread> helpers;
-  for (unsigned k = 0; k < std::max(1u, decoders); ++k) helpers.emplace_back(drain, true);
+  for (unsigned k = 0; k < std::max(1u, dec.threads); ++k) helpers.emplace_back(drain, true);
   const int64_t t0 = NowNs();
   Status s = r->Read(begin, len, buf.data(), [&](uint64_t got) -> Status {
     have.store(got, std::memory_order_release);
@@ -318,6 +340,7 @@ Status StreamPages(Installer& in, uint32_t fi, const std::vector<uint64_t>& page
   have.notify_all();
   drain(false);
   for (auto& t : helpers) t.join();
+  rep->decoder_nice = helper_nice.load(std::memory_order_relaxed);
   in.StreamEnd();
   if (s.ok() && in.failed()) s = in.error();
   in.AddRead(r->bytes_read());
@@ -330,7 +353,7 @@ Status StreamPages(Installer& in, uint32_t fi, const std::vector<uint64_t>& page
 // part after part, so a restore holds at most that much of a file in memory whatever the
 // guest's size (a whole 2 GiB image is ~900 MiB; dom0's memory is small).
 Status StreamSet(Installer& in, const std::vector<uint64_t>& want, const UringOptions& uo,
-                 unsigned decoders, uint64_t window, const char* phase,
+                 const Decoders& dec, uint64_t window, const char* phase,
                  const std::function<void(const RestoreProgress&)>& progress,
                  RestoreReport* rep, double* read_seconds, uint64_t* stream_bytes) {
   const SnapshotChain& ch = in.chain();
@@ -380,7 +403,7 @@ Status StreamSet(Installer& in, const std::vector<uint64_t>& want, const UringOp
     for (size_t k = 0; k < len.size(); ++k) {
       const std::vector<uint64_t> part(v.begin() + static_cast<ptrdiff_t>(cut[k]),
                                        v.begin() + static_cast<ptrdiff_t>(cut[k + 1]));
-      if (Status s = StreamPages(in, fi, part, uo, decoders, phase, progress, span, buf, rep,
+      if (Status s = StreamPages(in, fi, part, uo, dec, phase, progress, span, buf, rep,
                                  read_seconds, stream_bytes);
           !s.ok()) {
         return s;
@@ -476,6 +499,12 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
   RestoreReport rep;
   rep.mode = opt.mode;
   const uint64_t n = chain.guest_pages();
+  if (opt.decoder_nice < 0 || opt.decoder_nice > 39) {
+    return Status::InvalidArgument("restore: decoder_nice must be 0..39 (how much nicer the "
+                                   "decoders run than the restoring thread), got " +
+                                   std::to_string(opt.decoder_nice));
+  }
+  const Decoders dec{opt.decoders, opt.decoder_nice};
 
   // 1. Instantiate.
   std::unique_ptr<GuestMemory> gm;
@@ -518,7 +547,7 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
     prefetcher = std::thread([&, want] {
       UringOptions uo = opt.uring;
       uo.yield_to = in.demand();  // the guest's own reads go first
-      prefetch_status = StreamSet(in, *want, uo, opt.decoders, opt.window_bytes, "prefetch",
+      prefetch_status = StreamSet(in, *want, uo, dec, opt.window_bytes, "prefetch",
                                   opt.progress, &rep, &rep.prefetch_seconds,
                                   &rep.prefetch_bytes);
       if (!prefetch_status.ok()) in.Record(prefetch_status);
@@ -530,7 +559,7 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
       std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
   } else if (opt.mode == RestoreMode::kEager) {
-    Status s = StreamSet(in, all, opt.uring, opt.decoders, opt.window_bytes, "eager",
+    Status s = StreamSet(in, all, opt.uring, dec, opt.window_bytes, "eager",
                          opt.progress, &rep, &rep.prefetch_seconds, nullptr);
     if (!s.ok()) return s;
     rep.prefetch_bytes = in.bytes_read();
@@ -573,8 +602,8 @@ Status Restore(const SnapshotChain& chain, const RestoreOptions& opt, const Gues
       if (in.failed()) return in.error();
       UringOptions uo = opt.uring;
       uo.yield_to = in.demand();
-      return StreamSet(in, all, uo, 1, opt.window_bytes, "fill", opt.progress, &rep, nullptr,
-                       nullptr);
+      return StreamSet(in, all, uo, Decoders{1, opt.decoder_nice}, opt.window_bytes, "fill",
+                       opt.progress, &rep, nullptr, nullptr);
     }
     for (uint64_t p = 0; p < n && !in.failed(); ++p) in.FetchOne(p);  // one page per read
     return in.error();

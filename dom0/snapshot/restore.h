@@ -59,6 +59,16 @@ struct RestoreOptions {
   uint64_t prefetch_pages = UINT64_MAX;  // how much of the critical set (the prediction's cut)
   UringOptions uring;
   unsigned decoders = 2;  // threads decoding prefetched/eager chunks (the fill uses one)
+  // How much nicer than the restoring thread the decoders run (0..39; the result is capped
+  // at nice 19). The stream's reader needs the CPU for a moment after every completion to
+  // refill the queue; decoding is CPU-bound, and the kernel's scheduler (EEVDF, Linux >=
+  // 6.6) does not preempt a running decoder of equal weight for the woken reader, so the
+  // device went idle for up to a time slice per completion: on this 2-vCPU VM a 25 MiB
+  // stream took 47 ms instead of 17 ms in about half the restores. Nice +19 gives the
+  // reader, the guest's vCPU and its fault handler about 70 times the decoders' weight,
+  // which was the smallest delta that removed the slow mode (+10 and +15 did not); see
+  // docs/snapshot.md. The decoders still run whenever those threads wait.
+  int decoder_nice = 19;
   // The most file bytes one stream holds in its read buffer: a file is read in parts of
   // this extent through one buffer (at least 1 MiB). Bounds a restore's memory beside the
   // guest's own (an eager 2 GiB restore read its ~900 MiB image into one buffer before).
@@ -94,6 +104,7 @@ struct RestoreReport {
                                 // (prefetch_bytes is what that stream read)
   bool direct_io = false;
   unsigned queue_depth = 0;
+  int decoder_nice = 0;  // the nice value the (last) stream's decoders ran at
   uint64_t read_buffer_bytes = 0;  // the largest read buffer a stream held (window_bytes)
   std::vector<uint64_t> first_touch;  // pages in the order the guest faulted on them
 };

@@ -4,6 +4,9 @@
 #include "dom0/snapshot/restore.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -175,6 +178,48 @@ TEST(Restore, LazyRecordsFirstTouchesAndPrefetchOfThemRemovesTheFaults) {
     ASSERT_TRUE(Restore(*c, pre, KvGuest(12, &res2), &out, &rep).ok());
     EXPECT_LT(rep.faults * 3, lazy_faults) << "prefetch faults " << rep.faults
                                            << " vs lazy " << lazy_faults;
+  }
+}
+
+// The stream's decoders run nicer than the thread that reads (so the reader gets the CPU
+// the moment a read completes): by decoder_nice, capped at 19; 0 leaves them as the
+// reader. A value that would need privilege, or is out of nice's range, is refused by name.
+TEST(Restore, DecodersRunNicerThanTheReaderByDecoderNice) {
+  Fixture f;
+  std::unique_ptr<SnapshotChain> c;
+  ASSERT_TRUE(SnapshotChain::Open(f.path, &c).ok());
+  errno = 0;
+  const int own = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)));
+  ASSERT_EQ(errno, 0);
+  for (RestoreMode m : {RestoreMode::kEager, RestoreMode::kPrefetch}) {
+    for (int delta : {0, 5, 19}) {
+      SCOPED_TRACE(std::string(ModeName(m)) + ", decoder_nice " + std::to_string(delta));
+      RestoreOptions o;
+      o.mode = m;
+      o.decoder_nice = delta;
+      KvResult res;
+      std::unique_ptr<GuestMemory> out;
+      RestoreReport rep;
+      Status s = Restore(*c, o, KvGuest(3, &res), &out, &rep);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      EXPECT_EQ(0, std::memcmp(out->data(), f.mem.data(), f.mem.size()));
+      EXPECT_EQ(rep.decoder_nice, std::min(19, own + delta));
+    }
+  }
+  errno = 0;
+  EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid))), own)
+      << "the restoring thread itself keeps its priority";
+  for (int bad : {-1, 40}) {
+    RestoreOptions o;
+    o.decoder_nice = bad;
+    std::unique_ptr<GuestMemory> out;
+    RestoreReport rep;
+    KvResult res;
+    Status s = Restore(*c, o, KvGuest(3, &res), &out, &rep);
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.ToString();
+    EXPECT_NE(s.ToString().find("decoder_nice must be 0..39"), std::string::npos) << s.ToString();
+    EXPECT_NE(s.ToString().find(std::to_string(bad)), std::string::npos) << s.ToString();
+    EXPECT_FALSE(out);
   }
 }
 

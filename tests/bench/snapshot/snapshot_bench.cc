@@ -61,6 +61,7 @@ struct Args {
   // for 256 MiB / 2000 answers, about the same elsewhere.
   uint64_t region_pages = 1024;
   unsigned decoders = 2;     // threads checking and installing the stream's pages
+  int decoder_nice = snap::RestoreOptions{}.decoder_nice;  // how much nicer than the reader
   double start_fraction = 0;  // "prefetch": the guest starts once this much of the stream is in
   bool touch_layout = true;  // critical set laid out in expected first-touch order (else address)
 };
@@ -322,6 +323,7 @@ void RunMode(benchmark::State& st, const Args* a, Case* c, V v) {
     o.prefetch_pages = c->cs.cut;
     o.uring.queue_depth = c->qd;
     o.decoders = a->decoders;
+    o.decoder_nice = a->decoder_nice;
     if (mode == snap::RestoreMode::kPrefetch) {
       o.uring.queue_depth = c->pre_qd;
       o.uring.block_bytes = a->prefetch_block;
@@ -406,6 +408,8 @@ void Report(const Args& a, const Case& c) {
               static_cast<unsigned long long>(c.crit_lz4),
               static_cast<unsigned long long>(c.crit_chunks), c.crit_read_mib_s, c.decode_us,
               a.decoders);
+  std::printf("   decoders: %u threads, nice +%d relative to the stream's reader\n", a.decoders,
+              a.decoder_nice);
   std::printf("   queue depth by measurement, 1 MiB blocks (eager): %u  (", c.qd);
   for (const auto& q : c.qd_table) std::printf("qd%u %.0f ", q.queue_depth, q.mib_per_s);
   std::printf("MiB/s)\n");
@@ -500,6 +504,9 @@ Args Parse(int argc, char** argv) {
       ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 32));
   app.add_option("--decoders", a.decoders, "threads installing the stream's pages")
       ->check(CLI::Range(1u, 64u));
+  app.add_option("--decoder-nice", a.decoder_nice,
+                 "how much nicer than the stream's reader its decoders run (0: as the reader)")
+      ->check(CLI::Range(0, 39));
   app.add_option("--start-fraction", a.start_fraction,
                  "the pipelined guest starts once this share of the stream is in")
       ->check(CLI::Range(0.0, 1.0));
