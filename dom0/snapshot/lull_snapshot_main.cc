@@ -84,6 +84,20 @@ int Fail(const Status& s) {
   return 1;
 }
 
+// The first-touch history beside the snapshots. A missing file is no history; a damaged
+// one is named on stderr and left as it is (false: do not rewrite it), and the command
+// goes on without a prediction: a snapshot or a restore must not fail for want of one.
+bool LoadHistory(const std::string& path, uint64_t pages, std::vector<snap::TouchTrace>* out) {
+  out->clear();
+  const Status st = snap::LoadTraces(path, pages, out);
+  if (st.ok() || st.code() == Status::Code::kNotFound) return true;
+  out->clear();
+  std::fprintf(stderr, "lull-snapshot: ignoring the first-touch history (%s); %s is left as "
+               "it is, no critical set is predicted from it\n", st.ToString().c_str(),
+               path.c_str());
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -92,8 +106,9 @@ int main(int argc, char** argv) {
   CLI::App app{"lull snapshot prefetch: snapshot and restore guests"};
   app.require_subcommand(1);
   std::string domain, dir, file, mode = "prefetch", to;
-  uint64_t mib = 64, queries = 20000, seed = 1;
-  bool base = false;
+  uint64_t mib = 64, queries = 20000, seed = 1, first = 0;
+  int decoder_nice = snap::RestoreOptions{}.decoder_nice;
+  bool base = false, serial = false;
   auto* g = app.add_subcommand("guest", "create a process-backed demo guest (kv store)");
   g->add_option("DOMAIN", domain)->required();
   g->add_option("--mib", mib, "memory size in MiB")->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
@@ -110,6 +125,12 @@ int main(int argc, char** argv) {
   r->add_option("--queries", queries, "kv queries the guest runs after resume (0: none)")
       ->check(CLI::Range(uint64_t{0}, uint64_t{1000000000}));
   r->add_option("--seed", seed);
+  r->add_option("--first", first, "answers that make the guest's first useful work "
+                "(default: a tenth of --queries)")->check(CLI::Range(uint64_t{1}, uint64_t{1000000000}));
+  r->add_option("--decoder-nice", decoder_nice, "how much nicer than the stream's reader its "
+                "decoders run")->check(CLI::Range(0, 39));
+  r->add_flag("--serial", serial, "prefetch: start the guest after the whole prefetch "
+              "(default: at once, pipelined)");
   r->add_option("--to", to, "write the restored memory to this domain");
   try {
     app.parse(argc, argv);
@@ -142,7 +163,8 @@ int main(int argc, char** argv) {
     snap::WriteOptions wo;
     wo.force_base = base;
     std::vector<snap::TouchTrace> traces;
-    if (snap::LoadTraces(dir + "/touch.txt", pages, &traces).ok() && !traces.empty()) {
+    (void)LoadHistory(dir + "/touch.txt", pages, &traces);
+    if (!traces.empty()) {
       snap::CriticalSet cs;
       if (Status st = snap::PredictCriticalSet(traces, nullptr, pages, CutOptions(), &cs);
           !st.ok()) {
@@ -196,7 +218,9 @@ int main(int argc, char** argv) {
   const std::string sdir = file.find('/') == std::string::npos
                                ? "." : file.substr(0, file.find_last_of('/'));
   std::vector<snap::TouchTrace> traces;
-  (void)snap::LoadTraces(sdir + "/touch.txt", chain->guest_pages(), &traces);
+  const bool history_ok = LoadHistory(sdir + "/touch.txt", chain->guest_pages(), &traces);
+  ro.decoder_nice = decoder_nice;
+  if (serial) ro.start_pages = UINT64_MAX;
   if (!traces.empty()) {
     snap::CriticalSet cs;
     if (snap::PredictCriticalSet(traces, nullptr, chain->guest_pages(), CutOptions(), &cs).ok()) {
@@ -215,7 +239,8 @@ int main(int argc, char** argv) {
   snap::GuestFn guest;
   if (queries > 0) {
     guest = [&](snap::GuestContext& ctx) {
-      return snap::KvQuery(ctx.mem(), ctx.bytes(), queries, 0.99, seed, queries / 10,
+      return snap::KvQuery(ctx.mem(), ctx.bytes(), queries, 0.99, seed,
+                           first ? std::min(first, queries) : queries / 10,
                            [&] { ctx.MarkUsefulWork(); }, &kv);
     };
   }
@@ -234,9 +259,14 @@ int main(int argc, char** argv) {
   if (queries > 0) {
     std::printf("guest answered %llu/%llu queries\n", static_cast<unsigned long long>(kv.found),
                 static_cast<unsigned long long>(queries));
-    if (!rep.first_touch.empty()) {
+    // Only a lazy restore sees every first touch (REAP's record phase); a prefetch
+    // restore's faults are just what the prediction missed, and learning from those would
+    // teach it that the guest touched nothing else.
+    if (ro.mode == snap::RestoreMode::kLazy && history_ok && !rep.first_touch.empty()) {
       traces.push_back({rep.first_touch, -1});
       if (Status t = snap::SaveTraces(sdir + "/touch.txt", traces); !t.ok()) return Fail(t);
+      std::printf("first touches: %zu pages, trace %zu in %s/touch.txt\n",
+                  rep.first_touch.size(), traces.size(), sdir.c_str());
     }
   }
   if (!to.empty()) {

@@ -3,11 +3,15 @@
 #                         lull's prefetch, side by side with fio's sequential read of the
 #                         same file (part of `make bench`). Files go under $(BUILD) and are
 #                         deleted afterwards. SNAP_BENCH_SIZES=256 for the small guest only.
+#   make bench-snapshot-ab  interleaved A/B of restore options on the 256 MiB guest's files
+#                         (tests/bench/snapshot/restore_ab.sh): decoders at nice +19 and +0,
+#                         and the guest started after the whole prefetch; SNAP_AB_REPS rounds.
 # fio (Debian package) is the bandwidth reference; snapshot-deps installs it.
 PKG_SNAPSHOT := fio
 SNAP_BENCH_SIZES ?= 256,2048
+SNAP_AB_REPS ?= 20
 
-.PHONY: bench-snapshot snapshot-deps
+.PHONY: bench-snapshot bench-snapshot-ab snapshot-deps
 
 snapshot-deps:
 	@for p in $(PKG_SNAPSHOT); do \
@@ -19,5 +23,13 @@ snapshot-deps:
 bench-snapshot: build snapshot-deps
 	$(BUILD)/tests/bench/snapshot/lull-bench-snapshot --dir $(BUILD)/snapshot-bench \
 	  --sizes $(SNAP_BENCH_SIZES)
+
+bench-snapshot-ab: build
+	rm -rf $(BUILD)/snapshot-ab
+	$(BUILD)/tests/bench/snapshot/lull-bench-snapshot --dir $(BUILD)/snapshot-ab --sizes 256 \
+	  --keep --benchmark_filter=none >/dev/null
+	tests/bench/snapshot/restore_ab.sh $(BUILD)/dom0/snapshot/lull-snapshot \
+	  $(BUILD)/snapshot-ab $(SNAP_AB_REPS) '--decoder-nice 19' '--decoder-nice 0' \
+	  '--decoder-nice 19 --serial'; rc=$$?; rm -rf $(BUILD)/snapshot-ab; exit $$rc
 
 BENCH_STEPS += bench-snapshot

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "dom0/snapshot/store.h"
@@ -16,6 +18,11 @@ struct CliRun {
   int status;
   std::string out;
 };
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
 
 CliRun Cli(const std::string& args) {
   const std::string cmd = std::string(LULL_SNAPSHOT_CLI) + " " + args + " 2>&1";
@@ -57,6 +64,46 @@ TEST(Cli, SnapshotAndRestoreOfADomainWithProgressAndErrors) {
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("prefetch"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("eta"), std::string::npos) << "progress with the time left: " << r.out;
+  // Only lazy restores add to the history: a prefetch restore's faults are its misses.
+  const std::string touch = d.path() + "/touch.txt";
+  auto lines = [](const std::string& path) {
+    std::ifstream f(path);
+    int n = 0;
+    for (std::string l; std::getline(f, l);) n += !l.empty();
+    return n;
+  };
+  EXPECT_EQ(lines(touch), 1) << "the prefetch restore wrote its misses as a trace";
+  EXPECT_EQ(r.out.find("first touches:"), std::string::npos) << r.out;
+  r = Cli("restore " + GenerationPath(d.path(), 2) + " --mode lazy --queries 500 --seed 7");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("trace 2 in"), std::string::npos) << r.out;
+  EXPECT_EQ(lines(touch), 2);
+  // Tuning options reach the restore; out of range they are usage errors naming them.
+  r = Cli("restore " + GenerationPath(d.path(), 2) +
+          " --queries 500 --first 50 --serial --decoder-nice 0");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("guest answered 500/500 queries"), std::string::npos) << r.out;
+  r = Cli("restore " + GenerationPath(d.path(), 2) + " --decoder-nice 40");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("--decoder-nice"), std::string::npos) << r.out;
+  r = Cli("restore " + GenerationPath(d.path(), 2) + " --first 0");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("--first"), std::string::npos) << r.out;
+  // A damaged history is named, kept as it is, and neither command fails for it.
+  {
+    std::ofstream f(touch, std::ios::app);
+    f << "0.5 3 oops\n";
+  }
+  const std::string damaged = ReadAll(touch);
+  r = Cli("restore " + GenerationPath(d.path(), 2) + " --mode lazy --queries 500");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("ignoring the first-touch history"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("line 3 token"), std::string::npos) << r.out;
+  EXPECT_EQ(ReadAll(touch), damaged) << "the damaged history was rewritten";
+  r = Cli("snapshot " + dom + " --dir " + d.path());
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("ignoring the first-touch history"), std::string::npos) << r.out;
+  EXPECT_EQ(ReadAll(touch), damaged);
   // Bad input: a truncated file, an unknown domain, a bad mode, a bad size.
   std::filesystem::resize_file(g1, FileSize(g1) / 2);
   r = Cli("restore " + g1);
