@@ -15,10 +15,14 @@ std::string At(const std::string& name, const toml::node& n) {
   return name + ":" + std::to_string(n.source().begin.line);
 }
 
-// One known key: how to read it into the config.
+// One known key: how to read it into the config, and for a number its range and how to
+// read it back (ValidateConfig and lulld's flags check the same range as the file).
 struct Field {
   const char* key;
   std::function<Status(const toml::node&, const std::string& where, LulldConfig*)> set;
+  bool numeric = false;
+  double lo = 0, hi = 0;
+  std::function<double(const LulldConfig&)> get = nullptr;
 };
 
 template <typename T>
@@ -48,7 +52,8 @@ Status GetStr(const toml::node& n, const std::string& where, const char* key, st
 }
 
 #define NUM(sec, k, member, lo, hi) \
-  {sec "." #k, [](const toml::node& n, const std::string& w, LulldConfig* c) { return GetNum(n, w, sec "." #k, &c->member, lo, hi); }}
+  {sec "." #k, [](const toml::node& n, const std::string& w, LulldConfig* c) { return GetNum(n, w, sec "." #k, &c->member, lo, hi); }, \
+   true, lo, hi, [](const LulldConfig& c) { return static_cast<double>(c.member); }}
 #define STR(sec, k, member) \
   {sec "." #k, [](const toml::node& n, const std::string& w, LulldConfig* c) { return GetStr(n, w, sec "." #k, &c->member); }}
 
@@ -98,7 +103,28 @@ const std::vector<Field>& Fields() {
 
 }  // namespace
 
+bool ConfigRange(const std::string& key, double* lo, double* hi) {
+  for (const auto& f : Fields()) {
+    if (f.numeric && key == f.key) {
+      *lo = f.lo;
+      *hi = f.hi;
+      return true;
+    }
+  }
+  return false;
+}
+
 Status ValidateConfig(const LulldConfig& c) {
+  // Values set by flags or by code meet the ranges a file's values meet.
+  for (const auto& f : Fields()) {
+    if (!f.numeric) continue;
+    const double v = f.get(c);
+    if (!(v >= f.lo && v <= f.hi)) {
+      std::ostringstream o;
+      o << f.key << " = " << v << ": must be in [" << f.lo << ", " << f.hi << "]";
+      return Status::InvalidArgument(o.str());
+    }
+  }
   if (c.backend != "sim" && c.backend != "xen")
     return Status::InvalidArgument("host.backend = \"" + c.backend + "\": must be \"sim\" or \"xen\"");
   if (c.backend == "xen" && c.task_domain.empty())

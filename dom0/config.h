@@ -62,8 +62,11 @@ struct LulldConfig {
 // Parses TOML text; `name` is used in messages (the file name).
 Status ParseConfig(const std::string& text, const std::string& name, LulldConfig* cfg);
 Status LoadConfigFile(const std::string& path, LulldConfig* cfg);
-// Re-checks cross-field rules after flags were applied (messages name the keys).
+// Re-checks every numeric key's range and the cross-field rules after flags were applied
+// (messages name the keys).
 Status ValidateConfig(const LulldConfig& cfg);
+// The range [lo, hi] the numeric key (e.g. "daemon.speed") accepts; false for any other key.
+bool ConfigRange(const std::string& key, double* lo, double* hi);
 // The configuration as TOML, for `lullctl config`.
 std::string ConfigToToml(const LulldConfig& cfg);
 

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -109,30 +110,42 @@ int main(int argc, char** argv) {
   app.add_flag("--compare", compare, "run the four policies on one workload and print the table (make run)");
   app.add_flag("--no-progress", no_progress, "no progress bar");
   app.add_flag("--exit-at-end", exit_at_end, "exit when the simulated workload ends");
+  // A flag's range is its config key's (one table, dom0/config.cc): out of it is a usage
+  // error naming the flag.
+  auto range = [](const char* key) {
+    double lo = 0, hi = 0;
+    if (!ConfigRange(key, &lo, &hi)) std::abort();  // a key this file names must exist
+    return CLI::Range(lo, hi);
+  };
   auto* o_trace = app.add_option("--trace", cfg.trace, "replay real traces from DIR instead of the built-in workload");
-  auto* o_guests = app.add_option("--guests", cfg.guests, "number of guests");
-  auto* o_cpus = app.add_option("--cpus", cfg.pcpus, "physical CPUs of the simulated host (0 = sized to the workload)");
-  auto* o_days = app.add_option("--days", cfg.days, "simulated days");
-  auto* o_seed = app.add_option("--seed", cfg.seed, "workload seed");
+  auto* o_guests = app.add_option("--guests", cfg.guests, "number of guests")->check(range("workload.guests"));
+  auto* o_cpus = app.add_option("--cpus", cfg.pcpus, "physical CPUs of the simulated host (0 = sized to the workload)")
+                    ->check(range("host.pcpus"));
+  auto* o_days = app.add_option("--days", cfg.days, "simulated days")->check(range("workload.days"));
+  auto* o_seed = app.add_option("--seed", cfg.seed, "workload seed")->check(range("workload.seed"));
   auto* o_policy = app.add_option("--policy", policy, "none | reactive | lull | oracle");
   auto* o_socket = app.add_option("--socket", cfg.socket, "control socket path");
-  auto* o_uid = app.add_option("--socket-uid", cfg.socket_uid, "a non-root uid also allowed on the socket");
+  auto* o_uid = app.add_option("--socket-uid", cfg.socket_uid, "a non-root uid also allowed on the socket")
+                   ->check(range("daemon.socket_uid"));
   auto* o_metrics = app.add_option("--metrics", cfg.metrics_listen, "Prometheus endpoint host:port ('' = off)");
-  auto* o_speed = app.add_option("--speed", cfg.speed, "simulated seconds per real second (0 = flat out)");
+  auto* o_speed = app.add_option("--speed", cfg.speed, "simulated seconds per real second (0 = flat out)")
+                     ->check(range("daemon.speed"));
   auto* o_log = app.add_option("--log", cfg.log, "stderr | journal");
   auto* o_out = app.add_option("--out", cfg.out_dir, "output directory of --compare");
   auto* o_host = app.add_option("--host", cfg.backend, "sim | xen: the simulated host or this Xen host");
   auto* o_task = app.add_option("--task-domain", cfg.task_domain, "xen: the domain management tasks run in (the borrower)");
   auto* o_journal = app.add_option("--undo-journal", cfg.undo_journal, "xen: the undo journal (lull-guard replays it)");
-  // The same ranges as the config file's host.warmup_s and host.host_pressure_samples.
   auto* o_warmup = app.add_option("--warmup", cfg.warmup_s, "xen: seconds of history before the first lease")
-                       ->check(CLI::Range(0.0, 86400.0));
+                       ->check(range("host.warmup_s"));
   auto* o_hp = app.add_option("--host-pressure-samples", cfg.host_pressure_samples,
                               "xen: saturated samples before host-wide pressure returns leases (0 = off)")
-                   ->check(CLI::Range(0, 1000));
-  auto* o_step = app.add_option("--step", cfg.step_s, "seconds per host step (xen: the sample interval)");
-  auto* o_period = app.add_option("--control-period", cfg.engine.control_period_s, "seconds per control period");
-  auto* o_lease = app.add_option("--lease-period", cfg.engine.lease_period_s, "seconds a lease lasts unless renewed");
+                   ->check(range("host.host_pressure_samples"));
+  auto* o_step = app.add_option("--step", cfg.step_s, "seconds per host step (xen: the sample interval)")
+                    ->check(range("host.step_s"));
+  auto* o_period = app.add_option("--control-period", cfg.engine.control_period_s, "seconds per control period")
+                      ->check(range("engine.control_period_s"));
+  auto* o_lease = app.add_option("--lease-period", cfg.engine.lease_period_s, "seconds a lease lasts unless renewed")
+                     ->check(range("engine.lease_period_s"));
   bool xen_ring = false;
   app.add_flag("--xen-ring", xen_ring, "xen: attach the lull-patched hypervisor's ring (telemetry, lease table)");
   CLI11_PARSE(app, argc, argv);

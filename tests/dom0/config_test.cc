@@ -78,6 +78,26 @@ TEST(Config, ErrorsNameTheKeyAndTheLine) {
   }
 }
 
+TEST(Config, ValidateChecksTheFileRangesOnValuesSetInCode) {
+  LulldConfig c;
+  ASSERT_TRUE(ValidateConfig(c).ok());
+  c.speed = -5;
+  Status s = ValidateConfig(c);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("daemon.speed = -5: must be in [0, 1e+09]"), std::string::npos)
+      << s.message();
+  c = LulldConfig{};
+  c.engine.window_periods = 13;
+  s = ValidateConfig(c);
+  EXPECT_NE(s.message().find("engine.window_periods = 13"), std::string::npos) << s.message();
+  double lo = 0, hi = 0;
+  ASSERT_TRUE(ConfigRange("host.step_s", &lo, &hi));
+  EXPECT_EQ(lo, 0.01);
+  EXPECT_EQ(hi, 60);
+  EXPECT_FALSE(ConfigRange("daemon.socket", &lo, &hi)) << "a string has no range";
+  EXPECT_FALSE(ConfigRange("no.such_key", &lo, &hi));
+}
+
 TEST(Config, MissingFileIsAnIoError) {
   LulldConfig c;
   Status s = LoadConfigFile("/nonexistent/lulld.toml", &c);

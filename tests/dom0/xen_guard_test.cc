@@ -362,6 +362,16 @@ TEST(LulldHostFlag, UnknownHostAndMissingTaskDomainAreNamed) {
   out = RunLulld("--warmup -5", &rc);
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("--warmup"), std::string::npos) << out;
+  // Every ranged flag: a value outside its key's range is refused before anything starts,
+  // naming the flag (these were accepted before: --speed -5 ran, --step 0 never stepped).
+  for (const char* bad : {"--speed -5", "--step 0", "--step 61", "--control-period 0.01",
+                          "--lease-period 0", "--cpus -1", "--cpus 5000", "--socket-uid -1",
+                          "--guests 0", "--days 0", "--seed -1"}) {
+    out = RunLulld(std::string(bad) + " --exit-at-end --no-progress", &rc);
+    EXPECT_NE(rc, 0) << bad << ": " << out;
+    const std::string flag = std::string(bad).substr(0, std::string(bad).find(' '));
+    EXPECT_NE(out.find(flag + ": Value"), std::string::npos) << bad << ": " << out;
+  }
 }
 
 TEST(LulldHostFlag, XenOnAHostWithoutXenFailsClearlyAndTouchesNothing) {
