@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cerrno>
 #include <csignal>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -61,6 +62,15 @@ uint64_t Fnv(const std::string& s) {
   return h;
 }
 
+// A whole decimal number in [lo, hi]; atoi would read "-1", "80x" and "" as numbers.
+bool ParseInt(const std::string& v, int lo, int hi, int* out) {
+  int n = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || end != v.data() + v.size() || n < lo || n > hi) return false;
+  *out = n;
+  return true;
+}
+
 int Usage(const char* msg) {
   std::fprintf(stderr, "lull-clone-backend: %s\nusage: lull-clone-backend --golden FILE "
                        "--id NAME [--port P] [--vcpus N]\n", msg);
@@ -78,9 +88,15 @@ int main(int argc, char** argv) {
     std::string v = argv[++i];
     if (a == "--golden") golden = v;
     else if (a == "--id") id = v;
-    else if (a == "--port") port = std::atoi(v.c_str());
-    else if (a == "--vcpus") vcpus = std::atoi(v.c_str());
-    else return Usage(("unknown option " + a).c_str());
+    else if (a == "--port" || a == "--vcpus") {
+      const int hi = a == "--port" ? 65535 : 4096;
+      if (!ParseInt(v, 0, hi, a == "--port" ? &port : &vcpus)) {
+        return Usage((a + " '" + v + "': must be a whole number in [0, " +
+                      std::to_string(hi) + "]").c_str());
+      }
+    } else {
+      return Usage(("unknown option " + a).c_str());
+    }
   }
   if (golden.empty() || id.empty()) return Usage("--golden and --id are required");
   lull::clone::GoldenConfig cfg;
@@ -158,8 +174,8 @@ int main(int argc, char** argv) {
     res.set_content(b, "application/json");
   });
   svr.Post("/admin/vcpus", [&](const httplib::Request& req, httplib::Response& res) {
-    int n = req.has_param("n") ? std::atoi(req.get_param_value("n").c_str()) : 0;
-    if (n < 1 || n > cfg.max_vcpus) {
+    int n = 0;
+    if (!req.has_param("n") || !ParseInt(req.get_param_value("n"), 1, cfg.max_vcpus, &n)) {
       res.status = 400;
       res.set_content("n must be in [1, " + std::to_string(cfg.max_vcpus) + "]\n", "text/plain");
       return;

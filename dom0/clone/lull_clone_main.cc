@@ -235,9 +235,13 @@ int main(int argc, char** argv) {
   serve->add_option("--golden", so.golden, "golden config (TOML; default: one is written)");
   serve->add_option("--dir", so.dir, "work directory (sockets, logs, volume)");
   serve->add_option("--size", so.size, "warm shadows to keep")->check(CLI::Range(0, 64));
-  serve->add_option("--shadow-vcpus", so.shadow_vcpus, "shadow profile (0 = golden vcpus)");
-  serve->add_option("--port", so.port, "HAProxy frontend port on 127.0.0.1 (0 = any)");
-  serve->add_option("--policy", so.policy, "predictive, reactive or none");
+  serve->add_option("--shadow-vcpus", so.shadow_vcpus, "shadow profile (0 = golden vcpus)")
+      ->check(CLI::Range(0, 128));
+  // Checked here so a bad value is named, not found later as "haproxy exited at start".
+  serve->add_option("--port", so.port, "HAProxy frontend port on 127.0.0.1 (0 = any)")
+      ->check(CLI::Range(0, 65535));
+  serve->add_option("--policy", so.policy, "predictive, reactive or none")
+      ->check(CLI::IsMember({"predictive", "reactive", "none"}));
   serve->add_option("--step", so.step, "control step in seconds")->check(CLI::PositiveNumber);
 
   bool xen = false;

@@ -210,6 +210,43 @@ TEST_F(PoolTest, ResizeChangesVcpusAndWeight) {
   EXPECT_EQ(s.code(), ::lull::Status::Code::kInvalidArgument);
   EXPECT_NE(s.message().find("max_vcpus"), std::string::npos);
   EXPECT_FALSE(pool_.Resize(5, 2).ok());
+  // The backend's admin call takes whole numbers only (atoi read "2x" as 2).
+  httplib::Client c("127.0.0.1", pool_.List()[0].port);
+  auto r = c.Post("/admin/vcpus?n=2x", "", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("n must be in [1, "), std::string::npos) << r->body;
+  r = c.Post("/admin/vcpus?n=3", "", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  ASSERT_TRUE(pool_.shadow(0).Stats(&st).ok());
+  EXPECT_EQ(st.vcpus, 3);
+}
+
+// Bad numbers on the command lines are named before anything starts.
+TEST(CloneCli, BadNumbersAreNamed) {
+  auto run = [](const std::string& cmd, int* rc) {
+    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+    std::string out;
+    char b[256];
+    while (p && fgets(b, sizeof b, p)) out += b;
+    *rc = p ? WEXITSTATUS(pclose(p)) : -1;
+    return out;
+  };
+  int rc = 0;
+  for (const char* bad : {"--port -1", "--port 70000", "--shadow-vcpus 129", "--policy sometimes"}) {
+    std::string out = run(std::string(LULL_CLONE_CLI) + " serve --dir /nonexistent " + bad, &rc);
+    EXPECT_NE(rc, 0) << bad << ": " << out;
+    const std::string flag = std::string(bad).substr(0, std::string(bad).find(' '));
+    EXPECT_NE(out.find(flag + ": "), std::string::npos) << bad << ": " << out;
+  }
+  for (const char* bad : {"--port -1", "--port 80x", "--port ''", "--vcpus two"}) {
+    std::string out = run(std::string(LULL_CLONE_BACKEND) + " --golden g.toml --id x " + bad, &rc);
+    EXPECT_EQ(rc, 2) << bad << ": " << out;
+    const std::string flag = std::string(bad).substr(0, std::string(bad).find(' '));
+    EXPECT_NE(out.find(flag + " '"), std::string::npos) << bad << ": " << out;
+    EXPECT_NE(out.find("must be a whole number"), std::string::npos) << bad << ": " << out;
+  }
 }
 
 TEST_F(PoolTest, SetSizeShrinksIdleShadowsOnly) {
