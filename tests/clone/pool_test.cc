@@ -234,8 +234,16 @@ TEST(CloneCli, BadNumbersAreNamed) {
     return out;
   };
   int rc = 0;
+  // A scratch --dir and a time limit: were a value accepted, serve would start there.
+  char tmpl[] = "/tmp/lull-clone-cli-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() { std::filesystem::remove_all(dir); }
+  } cleanup{tmpl};
   for (const char* bad : {"--port -1", "--port 70000", "--shadow-vcpus 129", "--policy sometimes"}) {
-    std::string out = run(std::string(LULL_CLONE_CLI) + " serve --dir /nonexistent " + bad, &rc);
+    std::string out = run("timeout 30 " + std::string(LULL_CLONE_CLI) + " serve --dir " +
+                              cleanup.dir + " " + bad, &rc);
     EXPECT_NE(rc, 0) << bad << ": " << out;
     const std::string flag = std::string(bad).substr(0, std::string(bad).find(' '));
     EXPECT_NE(out.find(flag + ": "), std::string::npos) << bad << ": " << out;
