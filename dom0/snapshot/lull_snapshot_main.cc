@@ -259,10 +259,12 @@ int main(int argc, char** argv) {
   if (queries > 0) {
     std::printf("guest answered %llu/%llu queries\n", static_cast<unsigned long long>(kv.found),
                 static_cast<unsigned long long>(queries));
-    // Only a lazy restore sees every first touch (REAP's record phase); a prefetch
-    // restore's faults are just what the prediction missed, and learning from those would
-    // teach it that the guest touched nothing else.
-    if (ro.mode == snap::RestoreMode::kLazy && history_ok && !rep.first_touch.empty()) {
+    // Only a restore that prefetched nothing sees every first touch (a lazy one, REAP's
+    // record phase, or a prefetch with no prediction yet); a prefetch restore's faults are
+    // just what the prediction missed, and learning from those would teach it that the
+    // guest touched nothing else.
+    const bool whole = ro.mode == snap::RestoreMode::kLazy || rep.prefetched_pages == 0;
+    if (whole && history_ok && !rep.first_touch.empty()) {
       traces.push_back({rep.first_touch, -1});
       if (Status t = snap::SaveTraces(sdir + "/touch.txt", traces); !t.ok()) return Fail(t);
       std::printf("first touches: %zu pages, trace %zu in %s/touch.txt\n",

@@ -20,6 +20,7 @@ case $reps in '' | *[!0-9]*) echo "$0: REPS must be a count, got '$reps'" >&2; e
 [ -w /proc/sys/vm/drop_caches ] || { echo "$0: needs root to drop the page cache" >&2; exit 1; }
 ls "$dir"/guest-*/00000001.lsnap >/dev/null 2>&1 ||
   { echo "$0: no guest-*/00000001.lsnap under $dir (lull-bench-snapshot --keep)" >&2; exit 1; }
+failed=$(mktemp -u "${TMPDIR:-/tmp}/restore_ab.XXXXXX")
 for g in "$dir"/guest-*; do
   case $g in *-plain) continue ;; esac
   f=$g/00000001.lsnap
@@ -33,7 +34,11 @@ for g in "$dir"/guest-*; do
       echo 3 >/proc/sys/vm/drop_caches
       # shellcheck disable=SC2086 # the options are words
       out=$(nice -n -20 "$cli" restore "$f" --queries 20000 --first "$first" \
-            --seed $((900 + i)) $opt 2>/dev/null) || { echo "$0: restore $f $opt failed" >&2; exit 1; }
+            --seed $((900 + i)) $opt 2>/dev/null) || {
+        echo "$0: restore $f $opt failed" >&2
+        : >"$failed"  # this loop is a pipeline stage (a subshell): tell the script's end
+        exit 1
+      }
       t=$(printf '%s\n' "$out" | sed -n 's/.*first work \([0-9.]*\) s.*/\1/p')
       printf '%s\t%s\t%s\n' "${g##*/}" "$opt" "$t"
     done
@@ -49,3 +54,4 @@ done | sort -t "$(printf '\t')" -k1,1 -k2,2 -k3,3n | awk -F '\t' '
       printf "%-40s median %.4f s  mean %.4f s  slow %d/%d  |%s\n", k, med, s[k] / c, slow, c, runs
     }
   }' | sort
+if [ -e "$failed" ]; then rm -f "$failed"; exit 1; fi
