@@ -260,11 +260,10 @@ int main(int argc, char** argv) {
     std::printf("guest answered %llu/%llu queries\n", static_cast<unsigned long long>(kv.found),
                 static_cast<unsigned long long>(queries));
     // Only a restore that prefetched nothing sees every first touch (a lazy one, REAP's
-    // record phase, or a prefetch with no prediction yet); a prefetch restore's faults are
-    // just what the prediction missed, and learning from those would teach it that the
-    // guest touched nothing else.
-    const bool whole = ro.mode == snap::RestoreMode::kLazy || rep.prefetched_pages == 0;
-    if (whole && history_ok && !rep.first_touch.empty()) {
+    // record phase, or a prefetch with no prediction yet; an eager one has no faults); a
+    // prefetch restore's faults are just what the prediction missed, and learning from
+    // those would teach it that the guest touched nothing else.
+    if (rep.prefetched_pages == 0 && history_ok && !rep.first_touch.empty()) {
       traces.push_back({rep.first_touch, -1});
       if (Status t = snap::SaveTraces(sdir + "/touch.txt", traces); !t.ok()) return Fail(t);
       std::printf("first touches: %zu pages, trace %zu in %s/touch.txt\n",

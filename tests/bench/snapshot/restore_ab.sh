@@ -20,7 +20,10 @@ case $reps in '' | *[!0-9]*) echo "$0: REPS must be a count, got '$reps'" >&2; e
 [ -w /proc/sys/vm/drop_caches ] || { echo "$0: needs root to drop the page cache" >&2; exit 1; }
 ls "$dir"/guest-*/00000001.lsnap >/dev/null 2>&1 ||
   { echo "$0: no guest-*/00000001.lsnap under $dir (lull-bench-snapshot --keep)" >&2; exit 1; }
-failed=$(mktemp -u "${TMPDIR:-/tmp}/restore_ab.XXXXXX")
+# Every run goes to a file first, so a failed restore ends the script with its status
+# (a loop feeding a pipeline would run in a subshell and its exit would be lost).
+runs=$(mktemp "${TMPDIR:-/tmp}/restore_ab.XXXXXX")
+trap 'rm -f "$runs"' EXIT
 for g in "$dir"/guest-*; do
   case $g in *-plain) continue ;; esac
   f=$g/00000001.lsnap
@@ -34,16 +37,14 @@ for g in "$dir"/guest-*; do
       echo 3 >/proc/sys/vm/drop_caches
       # shellcheck disable=SC2086 # the options are words
       out=$(nice -n -20 "$cli" restore "$f" --queries 20000 --first "$first" \
-            --seed $((900 + i)) $opt 2>/dev/null) || {
-        echo "$0: restore $f $opt failed" >&2
-        : >"$failed"  # this loop is a pipeline stage (a subshell): tell the script's end
-        exit 1
-      }
+            --seed $((900 + i)) $opt 2>/dev/null) ||
+        { echo "$0: restore $f $opt failed" >&2; exit 1; }
       t=$(printf '%s\n' "$out" | sed -n 's/.*first work \([0-9.]*\) s.*/\1/p')
       printf '%s\t%s\t%s\n' "${g##*/}" "$opt" "$t"
     done
   done
-done | sort -t "$(printf '\t')" -k1,1 -k2,2 -k3,3n | awk -F '\t' '
+done >"$runs"
+sort -t "$(printf '\t')" -k1,1 -k2,2 -k3,3n "$runs" | awk -F '\t' '
   { k = $1 "  " $2; v[k, ++n[k]] = $3; s[k] += $3; g[k] = $1
     if (!($1 in lo) || $3 < lo[$1]) lo[$1] = $3; keys[k] = 1 }
   END {
@@ -54,4 +55,3 @@ done | sort -t "$(printf '\t')" -k1,1 -k2,2 -k3,3n | awk -F '\t' '
       printf "%-40s median %.4f s  mean %.4f s  slow %d/%d  |%s\n", k, med, s[k] / c, slow, c, runs
     }
   }' | sort
-if [ -e "$failed" ]; then rm -f "$failed"; exit 1; fi
