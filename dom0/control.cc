@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <exception>
 
 namespace lull::dom0 {
 
@@ -52,6 +53,27 @@ bool ReadLine(int fd, std::string* line, int timeout_ms) {
   }
 }
 
+// Removes the socket a dead lulld left at `path`, and nothing else: a socket someone
+// still accepts on belongs to a live lulld (binding over it would cut its clients off),
+// and a file that is no socket was put there by someone else (a mistyped --socket).
+Status ClearStale(const std::string& path, const sockaddr_un& a) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) < 0) return errno == ENOENT ? Status::Ok() : Errno("stat " + path);
+  if (!S_ISSOCK(st.st_mode))
+    return Status::AlreadyExists(path + " exists and is not a socket; not removing it (choose another --socket)");
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Errno("socket");
+  const int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a);
+  const int e = errno;
+  ::close(fd);
+  // EAGAIN: the listener's backlog is full, so it is alive too.
+  if (r == 0 || e == EAGAIN)
+    return Status::AlreadyExists("another lulld is serving " + path + " (stop it first, or choose another --socket)");
+  if (e != ECONNREFUSED) { errno = e; return Errno("probe " + path); }
+  if (::unlink(path.c_str()) < 0 && errno != ENOENT) return Errno("remove stale socket " + path);
+  return Status::Ok();
+}
+
 }  // namespace
 
 ControlServer::ControlServer(std::string path, Handler handler, uid_t allowed_uid)
@@ -62,9 +84,9 @@ ControlServer::~ControlServer() { Stop(); }
 Status ControlServer::Start() {
   sockaddr_un a;
   if (!FillAddr(path_, &a)) return Status::InvalidArgument("socket path too long: " + path_);
+  if (Status s = ClearStale(path_, a); !s.ok()) return s;
   listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) return Errno("socket");
-  ::unlink(path_.c_str());  // a stale socket from a dead lulld
   // Created 0600 from the start: no window in which others could connect.
   mode_t old = ::umask(0177);
   int r = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
@@ -126,9 +148,16 @@ void ControlServer::Serve(int fd) {
     if (req.is_discarded() || !req.is_object() || !req.contains("cmd") || !req["cmd"].is_string()) {
       reply = {{"ok", false}, {"error", "bad request: expected a JSON object with a string \"cmd\""}};
     } else {
-      reply = handler_(req);
+      // A request the handler did not foresee costs that request, not the daemon: this
+      // thread has no caller to take an exception, and lulld would die with it.
+      try {
+        reply = handler_(req);
+      } catch (const std::exception& e) {
+        reply = {{"ok", false}, {"error", "request '" + req["cmd"].get<std::string>() + "' failed: " + e.what()}};
+      }
     }
-    if (!WriteAll(fd, reply.dump() + "\n")) return;
+    // Names come from guests and xenstore: invalid UTF-8 is replaced, not thrown on.
+    if (!WriteAll(fd, reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n")) return;
   }
 }
 

@@ -5,8 +5,11 @@
 // (SO_PEERCRED) are checked: uid 0, or the one uid configured as daemon.socket_uid, else
 // the server answers {"ok":false,"error":"permission denied: peer uid N ..."} and closes.
 // Requests are {"cmd": "...", ...}; the handler (lulld's) answers them under the
-// daemon's lock. The server runs its own accept thread; Stop() joins it and removes the
-// socket file. ControlRequest is the client side that lullctl and the tests use.
+// daemon's lock; an exception out of the handler becomes that request's error reply.
+// Start() removes a socket a dead lulld left at the path, but refuses (kAlreadyExists)
+// when a live server still accepts on it or the path is not a socket. The server runs
+// its own accept thread; Stop() joins it and removes the socket file. ControlRequest is
+// the client side that lullctl and the tests use.
 #pragma once
 
 #include <sys/types.h>
@@ -43,6 +46,13 @@ class ControlServer {
   std::thread thread_;
   std::atomic<uint64_t> rejected_{0};
 };
+
+// Bounds of the requests' fields: lulld refuses a field outside them by name, and lullctl
+// refuses the flag before sending. Seconds up to 1e9 (31 years) keep now + seconds within
+// the uint64 nanosecond clock (2^64 ns is 584 years); memory and CPUs beyond any host.
+inline constexpr double kMaxRequestSeconds = 1e9;
+inline constexpr double kMaxRequestGiB = 1e6;
+inline constexpr int kMaxRequestCpus = 4096;
 
 // Sends one request, reads one reply line.
 Status ControlRequest(const std::string& path, const nlohmann::json& request, nlohmann::json* reply);

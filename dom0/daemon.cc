@@ -1,9 +1,13 @@
 #include "dom0/daemon.h"
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <thread>
 
+#include "dom0/control.h"
 #include "dom0/log.h"
 #include "dom0/metrics.h"
 
@@ -143,23 +147,86 @@ json Daemon::GuestJson(const GuestView& g) const {
               {"cpu_mae", g.cpu_mae}, {"p95_exceed_rate", g.p95_exceed_rate}};
 }
 
-Status Daemon::ResolveDomain(const json& v, DomId* d) const {
-  if (v.is_number_unsigned()) { *d = v.get<DomId>(); return Status::Ok(); }
-  if (v.is_string()) {
-    std::string s = v.get<std::string>();
-    for (const auto& g : engine_->Guests()) if (g.info.name == s) { *d = g.info.domid; return Status::Ok(); }
-    char* end = nullptr;
-    unsigned long x = std::strtoul(s.c_str(), &end, 10);
-    if (!s.empty() && *end == 0) { *d = static_cast<DomId>(x); return Status::Ok(); }
-    return Status::NotFound("no domain named '" + s + "'");
+namespace {
+
+// Xen's domain ids run below DOMID_FIRST_RESERVED (0x7FF0); the ids above it are special
+// (DOMID_SELF, DOMID_IO, ...) and never a guest. Named here so the simulated host, which
+// includes no Xen header, refuses the same ids.
+constexpr uint64_t kDomIdMax = 0x7FEF;
+
+// A request value quoted in an error, cut so a megabyte of junk does not come back.
+std::string Quote(const json& v) {
+  std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  return s.size() > 40 ? s.substr(0, 40) + "..." : s;
+}
+
+std::string Num(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", x);
+  return b;
+}
+
+// The request's fields, each typed and bounded where it is read. A client is not trusted:
+// `lullctl task-add --deadline inf` arrives as JSON null, and a field of the wrong type
+// must come back as an error naming it, not throw out of the control thread. Absent
+// fields take `dflt`.
+Status NumberField(const json& req, const char* key, double dflt, double lo, double hi, double* out) {
+  auto it = req.find(key);
+  if (it == req.end()) { *out = dflt; return Status::Ok(); }
+  if (it->is_number()) {
+    const double v = it->get<double>();
+    if (v >= lo && v <= hi) { *out = v; return Status::Ok(); }
   }
-  return Status::InvalidArgument("\"domain\" must be a domain id or name");
+  return Status::InvalidArgument(std::string("\"") + key + "\" must be a number in [" + Num(lo) + ", " +
+                                 Num(hi) + "], got " + Quote(*it));
+}
+
+Status CountField(const json& req, const char* key, uint64_t dflt, uint64_t lo, uint64_t hi, uint64_t* out) {
+  auto it = req.find(key);
+  if (it == req.end()) { *out = dflt; return Status::Ok(); }
+  if (it->is_number_unsigned() || (it->is_number_integer() && it->get<int64_t>() >= 0)) {
+    const uint64_t v = it->get<uint64_t>();
+    if (v >= lo && v <= hi) { *out = v; return Status::Ok(); }
+  }
+  return Status::InvalidArgument(std::string("\"") + key + "\" must be a whole number in [" +
+                                 std::to_string(lo) + ", " + std::to_string(hi) + "], got " + Quote(*it));
+}
+
+Status StringField(const json& req, const char* key, const std::string& dflt, std::string* out) {
+  auto it = req.find(key);
+  if (it == req.end()) { *out = dflt; return Status::Ok(); }
+  if (it->is_string()) { *out = it->get<std::string>(); return Status::Ok(); }
+  return Status::InvalidArgument(std::string("\"") + key + "\" must be a string, got " + Quote(*it));
+}
+
+}  // namespace
+
+Status Daemon::ResolveDomain(const json& v, DomId* d) const {
+  const std::string range = " is not a domain id (0.." + std::to_string(kDomIdMax) + ")";
+  if (v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0)) {
+    if (v.get<uint64_t>() > kDomIdMax) return Status::InvalidArgument(Quote(v) + range);
+    *d = static_cast<DomId>(v.get<uint64_t>());
+    return Status::Ok();
+  }
+  if (v.is_string()) {
+    const std::string s = v.get<std::string>();
+    for (const auto& g : engine_->Guests()) if (g.info.name == s) { *d = g.info.domid; return Status::Ok(); }
+    uint64_t x = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), x);
+    if (s.empty() || end != s.data() + s.size()) return Status::NotFound("no domain named " + Quote(v));
+    if (ec != std::errc() || x > kDomIdMax) return Status::InvalidArgument(Quote(v) + range);
+    *d = static_cast<DomId>(x);
+    return Status::Ok();
+  }
+  return Status::InvalidArgument("\"domain\" must be a domain id or name, got " + Quote(v));
 }
 
 json Daemon::Handle(const json& req) {
   std::lock_guard<std::mutex> l(mu_);
   auto err = [](const Status& s) { return json{{"ok", false}, {"error", s.ToString()}}; };
-  const std::string cmd = req.value("cmd", "");
+  if (!req.is_object() || !req.contains("cmd") || !req["cmd"].is_string())
+    return err(Status::InvalidArgument("bad request: expected a JSON object with a string \"cmd\""));
+  const std::string cmd = req["cmd"].get<std::string>();
   const uint64_t now = hb_->NowNs();
   if (cmd == "list" || cmd == "top") {
     json gs = json::array();
@@ -195,35 +262,45 @@ json Daemon::Handle(const json& req) {
   }
   if (cmd == "task-add") {
     Task t;
-    std::string kind = req.value("kind", "");
-    if (!ParseTaskKind(kind, &t.kind))
-      return err(Status::InvalidArgument("kind '" + kind + "': must be backup, snapshot, migration or scrub"));
-    if (!req.contains("cpu_s") || !req["cpu_s"].is_number()) return err(Status::InvalidArgument("cpu_s (number) is required"));
-    t.target = req.value("target", "host");
-    t.cpu_s = req["cpu_s"].get<double>();
-    t.mem_gib = req.value("mem_gib", 0.0);
-    t.max_cpus = req.value("max_cpus", 1);
+    std::string kind;
+    double deadline_s = 0;
+    uint64_t max_cpus = 0;
+    Status s = StringField(req, "kind", "", &kind);
+    if (s.ok() && !ParseTaskKind(kind, &t.kind))
+      s = Status::InvalidArgument("kind '" + kind + "': must be backup, snapshot, migration or scrub");
+    if (s.ok() && !req.contains("cpu_s")) s = Status::InvalidArgument("\"cpu_s\" (number) is required");
+    if (s.ok()) s = NumberField(req, "cpu_s", 0, 0, kMaxRequestSeconds, &t.cpu_s);
+    if (s.ok()) s = NumberField(req, "mem_gib", 0, 0, kMaxRequestGiB, &t.mem_gib);
+    if (s.ok()) s = CountField(req, "max_cpus", 1, 1, kMaxRequestCpus, &max_cpus);
+    if (s.ok()) s = NumberField(req, "deadline_s", 3600, 0, kMaxRequestSeconds, &deadline_s);
+    if (s.ok() && !(deadline_s > 0)) s = Status::InvalidArgument("\"deadline_s\" must be > 0");
+    if (s.ok()) s = StringField(req, "target", "host", &t.target);
+    if (!s.ok()) return err(s);
+    t.max_cpus = static_cast<int>(max_cpus);
     t.arrival_ns = now;
-    double deadline_s = req.value("deadline_s", 3600.0);
-    if (!(deadline_s > 0)) return err(Status::InvalidArgument("deadline_s must be > 0"));
     t.deadline_ns = now + static_cast<uint64_t>(deadline_s * 1e9);
     uint64_t id;
-    Status s = tasks_->Add(t, &id);
-    if (!s.ok()) return err(s);
+    if (!(s = tasks_->Add(t, &id)).ok()) return err(s);
     return json{{"ok", true}, {"id", id}};
   }
   if (cmd == "lend") {
     DomId d;
+    uint64_t task = 0;
+    double cpus = 0, mem = 0;
     Status s = ResolveDomain(req.value("domain", json()), &d);
+    if (s.ok()) s = CountField(req, "task", 0, 0, UINT64_MAX, &task);
+    if (s.ok()) s = NumberField(req, "cpus", 0, 0, kMaxRequestCpus, &cpus);
+    if (s.ok()) s = NumberField(req, "mem_gib", 0, 0, kMaxRequestGiB, &mem);
     if (!s.ok()) return err(s);
     uint64_t lease;
-    s = engine_->Lend(d, req.value("task", uint64_t{0}), req.value("cpus", 0.0), req.value("mem_gib", 0.0), &lease);
-    if (!s.ok()) return err(s);
+    if (!(s = engine_->Lend(d, task, cpus, mem, &lease)).ok()) return err(s);
     return json{{"ok", true}, {"lease", lease}};
   }
   if (cmd == "revoke") {
     if (req.contains("lease")) {
-      Status s = engine_->Revoke(req.value("lease", uint64_t{0}));
+      uint64_t lease = 0;
+      Status s = CountField(req, "lease", 0, 0, UINT64_MAX, &lease);
+      if (s.ok()) s = engine_->Revoke(lease);
       if (!s.ok()) return err(s);
       return json{{"ok", true}, {"revoked", 1}};
     }

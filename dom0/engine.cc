@@ -579,8 +579,8 @@ Status Engine::Lend(DomId donor, uint64_t task, double cpus, double mem, uint64_
   Task* t = tasks_->Find(task);
   if (!t) return Status::NotFound("task " + std::to_string(task) + " does not exist");
   if (t->completed_ns) return Status::InvalidArgument("task " + std::to_string(task) + " is already complete");
-  if (!(cpus >= 0) || !(mem >= 0) || (cpus == 0 && mem == 0))
-    return Status::InvalidArgument("lend needs cpus > 0 or mem > 0");
+  if (!(cpus >= 0) || !(mem >= 0) || (cpus == 0 && mem == 0) || !std::isfinite(cpus) || !std::isfinite(mem))
+    return Status::InvalidArgument("lend needs finite cpus > 0 or mem > 0");
   const uint64_t now = host_->NowNs();
   const uint64_t expires = now + static_cast<uint64_t>(cfg_.lease_period_s * kNs);
   LeaseGrant grant{next_lease_++, donor, cpus, mem, expires};

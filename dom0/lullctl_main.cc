@@ -23,10 +23,16 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "dom0/cli_checks.h"
 #include "dom0/control.h"
 
 using nlohmann::json;
 using lull::dom0::ControlRequest;
+using lull::dom0::FiniteRange;
+using lull::dom0::kMaxRequestCpus;
+using lull::dom0::kMaxRequestGiB;
+using lull::dom0::kMaxRequestSeconds;
+using lull::dom0::WholeNumber;
 
 namespace {
 
@@ -103,8 +109,8 @@ int main(int argc, char** argv) {
   int iterations = 1;
   double delay = 2;
   auto* top = app.add_subcommand("top", "guests by CPU demand, refreshed");
-  top->add_option("-n,--iterations", iterations, "refreshes (default 1)");
-  top->add_option("-d,--delay", delay, "seconds between refreshes");
+  top->add_option("-n,--iterations", iterations, "refreshes (default 1)")->check(CLI::Range(1, 1000000));
+  top->add_option("-d,--delay", delay, "seconds between refreshes")->check(FiniteRange(0, 86400));
   std::string domain;
   auto* predict = app.add_subcommand("predict", "a guest's forecast and learning state");
   predict->add_option("domain", domain, "domain name or id")->required();
@@ -116,19 +122,19 @@ int main(int argc, char** argv) {
   int max_cpus = 1;
   auto* add = app.add_subcommand("task-add", "queue a management task");
   add->add_option("kind", kind, "backup | snapshot | migration | scrub")->required();
-  add->add_option("--cpu-s", cpu_s, "CPU-seconds of work")->required();
-  add->add_option("--mem", mem, "GiB held while running");
-  add->add_option("--max-cpus", max_cpus, "CPUs it can use at once");
-  add->add_option("--deadline", deadline, "seconds from now");
+  add->add_option("--cpu-s", cpu_s, "CPU-seconds of work")->required()->check(FiniteRange(0, kMaxRequestSeconds));
+  add->add_option("--mem", mem, "GiB held while running")->check(FiniteRange(0, kMaxRequestGiB));
+  add->add_option("--max-cpus", max_cpus, "CPUs it can use at once")->check(CLI::Range(1, kMaxRequestCpus));
+  add->add_option("--deadline", deadline, "seconds from now")->check(FiniteRange(0, kMaxRequestSeconds));
   add->add_option("--target", target, "what it works on");
   uint64_t task = 0, lease = 0;
   auto* lend = app.add_subcommand("lend", "lend a guest's capacity to a task now");
   lend->add_option("domain", domain, "donor domain")->required();
-  lend->add_option("task", task, "task id")->required();
-  lend->add_option("--cpus", cpus, "CPUs to lend");
-  lend->add_option("--mem", mem, "GiB to lend");
+  lend->add_option("task", task, "task id")->required()->check(WholeNumber());
+  lend->add_option("--cpus", cpus, "CPUs to lend")->check(FiniteRange(0, kMaxRequestCpus));
+  lend->add_option("--mem", mem, "GiB to lend")->check(FiniteRange(0, kMaxRequestGiB));
   auto* revoke = app.add_subcommand("revoke", "take a lease back now");
-  revoke->add_option("lease", lease, "lease id");
+  revoke->add_option("lease", lease, "lease id")->check(WholeNumber());
   revoke->add_option("--domain", domain, "revoke every lease of this donor");
   CLI11_PARSE(app, argc, argv);
 

@@ -3,7 +3,9 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -71,6 +73,61 @@ TEST(ControlSocket, AnswersJsonLinesAndRejectsGarbage) {
   Status st = ControlRequest(path + ".missing", {{"cmd", "list"}}, &reply);
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find(".missing"), std::string::npos);
+}
+
+TEST(ControlSocket, AHandlerThatThrowsCostsOnlyThatRequest) {
+  std::string path = TempSock("throw");
+  ControlServer s(path, [](const json& r) {
+    if (r["cmd"] == "boom") return json{{"ok", true}, {"x", r.at("missing")}};  // throws out_of_range
+    return json{{"ok", true}};
+  });
+  ASSERT_TRUE(s.Start().ok());
+  json reply;
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "boom"}}, &reply).ok());
+  EXPECT_FALSE(reply["ok"].get<bool>());
+  EXPECT_NE(reply["error"].get<std::string>().find("request 'boom' failed"), std::string::npos) << reply.dump();
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "list"}}, &reply).ok());  // the server lives on
+  EXPECT_TRUE(reply["ok"].get<bool>());
+}
+
+// Start() must not take the path from a live server (its clients would be cut off and it
+// would unlink our socket on its way out) nor remove a file that is not a socket; a
+// socket nobody accepts on is a dead lulld's and is replaced.
+TEST(ControlSocket, StartLeavesALiveServerAndOtherFilesAlone) {
+  std::string path = TempSock("live");
+  auto echo = [](const json&) { return json{{"ok", true}}; };
+  ControlServer first(path, echo), second(path, echo);
+  ASSERT_TRUE(first.Start().ok());
+  Status st = second.Start();
+  EXPECT_EQ(st.code(), Status::Code::kAlreadyExists) << st.ToString();
+  EXPECT_NE(st.message().find("another lulld is serving " + path), std::string::npos) << st.ToString();
+  json reply;
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "list"}}, &reply).ok()) << "the live server lost its socket";
+  first.Stop();
+
+  { std::ofstream(path) << "keep me\n"; }
+  st = second.Start();
+  EXPECT_EQ(st.code(), Status::Code::kAlreadyExists) << st.ToString();
+  EXPECT_NE(st.message().find("is not a socket"), std::string::npos) << st.ToString();
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "keep me");
+  std::filesystem::remove(path);
+
+  // A socket bound and closed without unlinking: what a killed lulld leaves.
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  close(fd);
+  ASSERT_TRUE(std::filesystem::exists(path));
+  st = second.Start();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "list"}}, &reply).ok());
+  EXPECT_TRUE(reply["ok"].get<bool>());
 }
 
 TEST(ControlSocket, PeerCredentialsAreChecked) {
@@ -178,6 +235,70 @@ TEST(DaemonRequests, ConcurrentClientsWhileTheDaemonRuns) {
   EXPECT_EQ(ok, 50);
   ASSERT_TRUE(d.Shutdown().ok());
   EXPECT_EQ(d.host()->ActiveLeases(), 0u);
+}
+
+// Each field is refused by name, whatever a client sends: JSON null (what lullctl's
+// --deadline inf became), strings, numbers out of range or not whole, domain ids that
+// wrapped. Nothing is queued or lent by a refused request, and the daemon answers on.
+TEST(DaemonRequests, BadFieldsAreRefusedByNameAndNothingChanges) {
+  std::string path = TempSock("fields");
+  Daemon d(SmallConfig(path));
+  ASSERT_TRUE(d.Init().ok());
+  for (int i = 0; i < 60; ++i) d.StepOnce();
+  ControlServer s(path, [&](const json& r) { return d.Handle(r); });
+  ASSERT_TRUE(s.Start().ok());
+  json r;
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "revoke"}, {"domain", "guest1"}}, &r).ok());
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "task-add"}, {"kind", "backup"}, {"cpu_s", 100}}, &r).ok());
+  ASSERT_TRUE(r["ok"].get<bool>()) << r.dump();
+  const uint64_t task = r["id"].get<uint64_t>();
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "tasks"}}, &r).ok());
+  const size_t tasks = r["tasks"].size();  // the built-in workload's and ours
+  auto add = [](const char* key, json v) {
+    json q = {{"cmd", "task-add"}, {"kind", "backup"}, {"cpu_s", 100}};
+    q[key] = std::move(v);
+    return q;
+  };
+  auto lend = [&](const char* key, json v) {
+    json q = {{"cmd", "lend"}, {"domain", "guest1"}, {"task", task}, {"cpus", 0.25}};
+    q[key] = std::move(v);
+    return q;
+  };
+  const std::pair<json, std::string> cases[] = {
+      {add("deadline_s", nullptr), "\"deadline_s\" must be a number"},
+      {add("deadline_s", 1e300), "\"deadline_s\" must be a number in [0, 1e+09], got 1e+300"},
+      {add("mem_gib", nullptr), "\"mem_gib\""},
+      {add("mem_gib", -1), "\"mem_gib\""},
+      {add("cpu_s", "100"), "\"cpu_s\" must be a number in [0, 1e+09], got \"100\""},
+      {add("max_cpus", 1e10), "\"max_cpus\" must be a whole number"},
+      {add("max_cpus", 2.5), "\"max_cpus\" must be a whole number"},
+      {add("max_cpus", -1), "\"max_cpus\""},
+      {add("target", 7), "\"target\" must be a string"},
+      {add("kind", json::array()), "\"kind\" must be a string"},
+      {lend("cpus", nullptr), "\"cpus\" must be a number"},
+      {lend("cpus", 1e300), "\"cpus\""},
+      {lend("mem_gib", "1"), "\"mem_gib\""},
+      {lend("task", -1), "\"task\" must be a whole number"},
+      {lend("domain", "4294967297"), "\"4294967297\" is not a domain id (0..32751)"},  // wrapped to 1
+      {lend("domain", 65536 + 1), "65537 is not a domain id"},  // truncated to 1
+      {lend("domain", true), "\"domain\" must be a domain id or name, got true"},
+      {{{"cmd", "revoke"}, {"lease", "7"}}, "\"lease\" must be a whole number"},
+      {{{"cmd", 5}}, "expected a JSON object with a string \"cmd\""},
+  };
+  for (const auto& [req, want] : cases) {
+    ASSERT_TRUE(ControlRequest(path, req, &r).ok()) << req.dump();
+    EXPECT_FALSE(r.value("ok", true)) << req.dump() << " -> " << r.dump();
+    EXPECT_NE(r.value("error", "").find(want), std::string::npos) << req.dump() << " -> " << r.dump();
+  }
+  EXPECT_FALSE(d.Handle(json::array()).value("ok", true));  // not an object: refused, not thrown
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "tasks"}}, &r).ok());
+  ASSERT_EQ(r["tasks"].size(), tasks) << r.dump();
+  ASSERT_TRUE(ControlRequest(path, {{"cmd", "leases"}}, &r).ok());
+  for (const auto& l : r["leases"]) EXPECT_FALSE(l["manual"].get<bool>()) << r.dump();
+  // The good request still works after all that.
+  ASSERT_TRUE(ControlRequest(path, lend("cpus", 0.25), &r).ok());
+  EXPECT_TRUE(r.value("ok", false)) << r.dump();
+  ASSERT_TRUE(d.Shutdown().ok());
 }
 
 }  // namespace
