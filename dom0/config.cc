@@ -1,5 +1,6 @@
 #include "dom0/config.h"
 
+#include <charconv>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -114,6 +115,19 @@ bool ConfigRange(const std::string& key, double* lo, double* hi) {
   return false;
 }
 
+Status ParseHostPort(const std::string& listen, std::string* host, int* port) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return Status::InvalidArgument("not host:port");
+  const std::string p = listen.substr(colon + 1);
+  int v = -1;
+  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+  if (p.empty() || ec != std::errc() || end != p.data() + p.size() || v < 0 || v > 65535)
+    return Status::InvalidArgument("port '" + p + "' is not a number in 0..65535");
+  *host = listen.substr(0, colon);
+  *port = v;
+  return Status::Ok();
+}
+
 Status ValidateConfig(const LulldConfig& c) {
   // Values set by flags or by code meet the ranges a file's values meet.
   for (const auto& f : Fields()) {
@@ -140,6 +154,12 @@ Status ValidateConfig(const LulldConfig& c) {
   if (c.log != "stderr" && c.log != "journal")
     return Status::InvalidArgument("daemon.log = \"" + c.log + "\": must be \"stderr\" or \"journal\"");
   if (c.socket.empty()) return Status::InvalidArgument("daemon.socket must not be empty");
+  if (!c.metrics_listen.empty()) {
+    std::string host;
+    int port = 0;
+    if (Status s = ParseHostPort(c.metrics_listen, &host, &port); !s.ok())
+      return Status::InvalidArgument("daemon.metrics_listen = \"" + c.metrics_listen + "\": " + s.message());
+  }
   if (c.engine.control_period_s < c.step_s)
     return Status::InvalidArgument("engine.control_period_s must be >= host.step_s");
   return Status::Ok();

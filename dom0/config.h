@@ -65,6 +65,9 @@ Status LoadConfigFile(const std::string& path, LulldConfig* cfg);
 // Re-checks every numeric key's range and the cross-field rules after flags were applied
 // (messages name the keys).
 Status ValidateConfig(const LulldConfig& cfg);
+// Splits "host:port" (daemon.metrics_listen) at its last colon; the port must be digits
+// only, 0..65535 (0: any free port). Errors say what is wrong with `listen`.
+Status ParseHostPort(const std::string& listen, std::string* host, int* port);
 // The range [lo, hi] the numeric key (e.g. "daemon.speed") accepts; false for any other key.
 bool ConfigRange(const std::string& key, double* lo, double* hi);
 // The configuration as TOML, for `lullctl config`.

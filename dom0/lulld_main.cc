@@ -19,6 +19,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "dom0/cli_checks.h"
 #include "dom0/config.h"
 #include "dom0/control.h"
 #include "dom0/daemon.h"
@@ -115,7 +116,7 @@ int main(int argc, char** argv) {
   auto range = [](const char* key) {
     double lo = 0, hi = 0;
     if (!ConfigRange(key, &lo, &hi)) std::abort();  // a key this file names must exist
-    return CLI::Range(lo, hi);
+    return FiniteRange(lo, hi);  // CLI::Range lets "nan" through
   };
   auto* o_trace = app.add_option("--trace", cfg.trace, "replay real traces from DIR instead of the built-in workload");
   auto* o_guests = app.add_option("--guests", cfg.guests, "number of guests")->check(range("workload.guests"));

@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "dom0/config.h"
 #include "dom0/harness.h"
 
 namespace lull::dom0 {
@@ -12,12 +13,10 @@ MetricsServer::MetricsServer(std::function<std::string()> render) : render_(std:
 MetricsServer::~MetricsServer() { Stop(); }
 
 Status MetricsServer::Start(const std::string& listen) {
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos) return Status::InvalidArgument("metrics address '" + listen + "' is not host:port");
-  std::string host = listen.substr(0, colon);
+  std::string host;
   int port = 0;
-  try { port = std::stoi(listen.substr(colon + 1)); } catch (...) { port = -1; }
-  if (port < 0 || port > 65535) return Status::InvalidArgument("metrics address '" + listen + "': bad port");
+  if (Status s = ParseHostPort(listen, &host, &port); !s.ok())
+    return Status::InvalidArgument("metrics address '" + listen + "': " + s.message());
   server_ = std::make_unique<httplib::Server>();
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(render_(), "text/plain; version=0.0.4; charset=utf-8");

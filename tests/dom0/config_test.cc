@@ -69,6 +69,12 @@ TEST(Config, ErrorsNameTheKeyAndTheLine) {
       {"[guests.web1]\nweight = 3\n", "lulld.toml:2: unknown key guests.web1.weight"},
       {"[host]\npcpus = = 3\n", "lulld.toml:2:"},
       {"[host]\nbackend = \"kvm\"\n", "lulld.toml:2: host.backend = \"kvm\""},
+      // std::stoi read "9477x" as 9477 and " 80" as 80.
+      {"[daemon]\nmetrics_listen = \"127.0.0.1:9477x\"\n",
+       "lulld.toml:2: daemon.metrics_listen = \"127.0.0.1:9477x\": port '9477x' is not a number in 0..65535"},
+      {"[daemon]\nmetrics_listen = \"127.0.0.1: 80\"\n", "port ' 80' is not"},
+      {"[daemon]\nmetrics_listen = \"127.0.0.1:65536\"\n", "port '65536' is not"},
+      {"[daemon]\nmetrics_listen = \"localhost\"\n", "daemon.metrics_listen = \"localhost\": not host:port"},
   };
   for (const auto& b : cases) {
     LulldConfig c;

@@ -334,8 +334,9 @@ TEST(XenConfig, HostBackendKeyAndItsRules) {
 }
 
 // lulld's --host flag, through the real binary.
+// Bounded (only to end a hang): a flag wrongly accepted would leave lulld running.
 std::string RunLulld(const std::string& args, int* rc) {
-  FILE* p = popen((std::string(LULLD_PATH) + " " + args + " 2>&1").c_str(), "r");
+  FILE* p = popen(("timeout -s KILL 120 " + std::string(LULLD_PATH) + " " + args + " 2>&1").c_str(), "r");
   std::string out;
   char buf[512];
   while (p && fgets(buf, sizeof buf, p)) out += buf;
@@ -366,12 +367,19 @@ TEST(LulldHostFlag, UnknownHostAndMissingTaskDomainAreNamed) {
   // naming the flag (these were accepted before: --speed -5 ran, --step 0 never stepped).
   for (const char* bad : {"--speed -5", "--step 0", "--step 61", "--control-period 0.01",
                           "--lease-period 0", "--cpus -1", "--cpus 5000", "--socket-uid -1",
-                          "--guests 0", "--days 0", "--seed -1"}) {
+                          "--guests 0", "--days 0", "--seed -1", "--speed nan", "--speed inf",
+                          "--step nan"}) {
     out = RunLulld(std::string(bad) + " --exit-at-end --no-progress", &rc);
     EXPECT_NE(rc, 0) << bad << ": " << out;
     const std::string flag = std::string(bad).substr(0, std::string(bad).find(' '));
-    EXPECT_NE(out.find(flag + ": Value"), std::string::npos) << bad << ": " << out;
+    EXPECT_NE(out.find(flag + ": '"), std::string::npos) << bad << ": " << out;
+    EXPECT_NE(out.find("' is not a finite number in ["), std::string::npos) << bad << ": " << out;
   }
+  // A port with junk after it was read as the number before the junk.
+  out = RunLulld("--metrics 127.0.0.1:9477x --exit-at-end --no-progress", &rc);
+  EXPECT_NE(rc, 0) << out;
+  EXPECT_NE(out.find("daemon.metrics_listen = \"127.0.0.1:9477x\": port '9477x' is not a number"),
+            std::string::npos) << out;
 }
 
 TEST(LulldHostFlag, XenOnAHostWithoutXenFailsClearlyAndTouchesNothing) {
