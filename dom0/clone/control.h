@@ -4,6 +4,8 @@
 //   clones                     -> one line per shadow: id server state port vcpus pid ms
 //   clone-pool DOMAIN N        -> resizes DOMAIN's pool to N shadows, "ok ..." or "error: ..."
 //   quit                       -> stops the server
+// Words are separated by blanks, so DOMAIN is a name of [A-Za-z0-9_-] (ValidInstanceName)
+// and a request with a word too many or too few is an error, not read in part.
 // A reply starting with "error: " is a failure; the CLI exits 1 and prints it.
 #pragma once
 

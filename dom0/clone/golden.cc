@@ -18,7 +18,9 @@ Status Range(const std::string& key, long long v, long long lo, long long hi) {
   return Status::Ok();
 }
 
-bool ValidName(const std::string& n) {
+}  // namespace
+
+bool ValidInstanceName(const std::string& n) {
   if (n.empty() || n.size() > 32) return false;
   for (char c : n) {
     if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
@@ -26,10 +28,8 @@ bool ValidName(const std::string& n) {
   return true;
 }
 
-}  // namespace
-
 Status GoldenConfig::Validate() const {
-  if (!ValidName(name)) {
+  if (!ValidInstanceName(name)) {
     return Status::InvalidArgument("instance.name '" + name +
                                    "' must be 1-32 characters of [A-Za-z0-9_-]");
   }

@@ -48,6 +48,10 @@ struct GoldenConfig {
   std::string ToToml() const;
 };
 
+// A domain or instance name: 1-32 characters of [A-Za-z0-9_-]. It is a single word in
+// the control socket's text protocol and in shadow names ("web-s1"), so nothing else is.
+bool ValidInstanceName(const std::string& name);
+
 Status LoadGoldenConfig(const std::string& path, GoldenConfig* out);
 Status ParseGoldenConfig(const std::string& text, const std::string& origin,
                          const std::string& base_dir, GoldenConfig* out);

@@ -21,6 +21,7 @@
 #include <CLI/CLI.hpp>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -29,6 +30,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "dom0/cli_checks.h"
 #include "dom0/clone/block_cache.h"
 #include "dom0/clone/control.h"
 #include "dom0/clone/controller.h"
@@ -136,10 +138,16 @@ int Serve(const ServeOptions& o) {
         if (verb == "clones") return ListReply(pool, o.domain);
         if (verb == "quit") { g_stop = true; return "ok stopping\n"; }
         if (verb == "clone-pool") {
-          int n = -1;
-          in >> dom >> n;
+          // Exactly "clone-pool DOMAIN N": a stray word is an error, not ignored (a
+          // client that put "web 5" in DOMAIN would otherwise have set the size to 5).
+          std::string size, extra;
+          in >> dom >> size >> extra;
           if (dom != o.domain) return "error: no domain '" + dom + "' here (serving " + o.domain + ")\n";
-          if (n < 0) return "error: clone-pool needs a size >= 0\n";
+          int n = -1;
+          auto [end, ec] = std::from_chars(size.data(), size.data() + size.size(), n);
+          if (size.empty() || ec != std::errc() || end != size.data() + size.size() || n < 0 || !extra.empty())
+            return "error: expected 'clone-pool " + o.domain + " SIZE' with SIZE a whole number >= 0, got '" +
+                   req.substr(0, 80) + "'\n";
           lull::Status r = pool.SetSize(n);
           if (!r.ok()) return "error: " + r.ToString() + "\n";
           return "ok " + o.domain + " pool size " + std::to_string(pool.size()) + "\n";
@@ -242,7 +250,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 65535));
   serve->add_option("--policy", so.policy, "predictive, reactive or none")
       ->check(CLI::IsMember({"predictive", "reactive", "none"}));
-  serve->add_option("--step", so.step, "control step in seconds")->check(CLI::PositiveNumber);
+  // At least 10 ms: a smaller step only spins the loop (1e-300 never slept).
+  serve->add_option("--step", so.step, "control step in seconds")->check(lull::dom0::FiniteRange(0.01, 3600));
 
   bool xen = false;
   app.add_flag("--xen", xen, "shadows are Xen domains (libxl), not processes; see the header");
@@ -295,6 +304,10 @@ int main(int argc, char** argv) {
     if (so.dir.empty() == false) sock = so.dir + "/control.sock";
     return Serve(so);
   }
+  // The protocol is words; a name with a space would smuggle words in.
+  if (cp->parsed() && !lull::clone::ValidInstanceName(domain))
+    return Fail(lull::Status::InvalidArgument("DOMAIN '" + domain + "' is not a name of 1-32 characters "
+                                              "of [A-Za-z0-9_-]"));
   std::string req = app.got_subcommand("clones") ? "clones"
                                                  : "clone-pool " + domain + " " + std::to_string(size);
   std::string reply;

@@ -1,5 +1,6 @@
 #include "dom0/clone/xen_instance.h"
 
+#include "dom0/clone/golden.h"
 #include "dom0/clone/xen_memshr.h"
 
 extern "C" {
@@ -13,7 +14,6 @@ extern "C" {
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -128,9 +128,7 @@ Status ParseXenGolden(const std::string& text, const std::string& origin, XenGol
   g.max_vcpus = g.vcpus;
   num("maxvcpus", &g.max_vcpus, 1, 128, false);
   if (st.ok()) {
-    bool name_ok = !g.name.empty() && g.name.size() <= 32;
-    for (char ch : g.name) name_ok = name_ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_');
-    if (!name_ok) st = bad("name", "'" + g.name + "' is not [A-Za-z0-9_-]{1,32}");
+    if (!ValidInstanceName(g.name)) st = bad("name", "'" + g.name + "' is not [A-Za-z0-9_-]{1,32}");
     else if (g.maxmem_mib < g.memory_mib)
       st = bad("maxmem", std::to_string(g.maxmem_mib) + " is below memory " + std::to_string(g.memory_mib));
     else if (g.max_vcpus < g.vcpus)

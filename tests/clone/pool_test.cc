@@ -241,12 +241,14 @@ TEST(CloneCli, BadNumbersAreNamed) {
     std::string dir;
     ~Cleanup() { std::filesystem::remove_all(dir); }
   } cleanup{tmpl};
-  for (const char* bad : {"--port -1", "--port 70000", "--shadow-vcpus 129", "--policy sometimes"}) {
+  for (const char* bad : {"--port -1", "--port 70000", "--shadow-vcpus 129", "--policy sometimes",
+                          "--step nan", "--step inf", "--step 1e-300"}) {
     std::string out = run("timeout 30 " + std::string(LULL_CLONE_CLI) + " serve --dir " +
                               cleanup.dir + " " + bad, &rc);
     EXPECT_NE(rc, 0) << bad << ": " << out;
     const std::string flag = std::string(bad).substr(0, std::string(bad).find(' '));
     EXPECT_NE(out.find(flag + ": "), std::string::npos) << bad << ": " << out;
+    EXPECT_TRUE(std::filesystem::is_empty(cleanup.dir)) << bad << ": serve wrote files before refusing";
   }
   for (const char* bad : {"--port -1", "--port 80x", "--port ''", "--vcpus two"}) {
     std::string out = run(std::string(LULL_CLONE_BACKEND) + " --golden g.toml --id x " + bad, &rc);
@@ -320,7 +322,18 @@ TEST_F(PoolTest, CliServesClonesAndClonePool) {
   EXPECT_NE(out.find("no domain 'db'"), std::string::npos) << out;
   out = run("clone-pool web --size -3", &rc);
   EXPECT_NE(rc, 0) << out;
+  // A DOMAIN with a space was sent as two words: "web 0" set the pool to 0.
+  out = run("clone-pool 'web 0' --size 2", &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("DOMAIN 'web 0' is not a name"), std::string::npos) << out;
+  // The server takes exactly "clone-pool DOMAIN N" (a client without that check).
   std::string reply;
+  for (const char* bad : {"clone-pool web 0 7", "clone-pool web 0x", "clone-pool web", "clone-pool web -1"}) {
+    ASSERT_TRUE(ControlCall(dir_ + "/control.sock", bad, &reply).ok()) << bad;
+    EXPECT_NE(reply.find("error: expected 'clone-pool web SIZE'"), std::string::npos) << bad << ": " << reply;
+  }
+  out = run("clones", &rc);
+  EXPECT_NE(out.find("web-shadow2 s2 idle"), std::string::npos) << "a refused request changed the pool: " << out;
   ASSERT_TRUE(ControlCall(dir_ + "/control.sock", "quit", &reply).ok());
   for (int i = 0; i < 6000 && serve.Alive(); ++i) {  // up to 60 s
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
