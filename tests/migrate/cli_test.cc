@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dom0/migrate/process_guest.h"
@@ -61,6 +62,38 @@ class Child {
   pid_t pid_ = -1;
   FILE* out_ = nullptr;
 };
+
+// Numbers are checked where they are typed, before a server, a guest or a connection is
+// started (each bad value below was taken before: a 0.1 ms timeout became "no timeout",
+// 0.5 MiB became 0, 1e30 MiB shifted to 0, a ttl of 5e6 s wrapped its uint32 ms, 0x10
+// was port 16, 7499.9 port 7499 and release 1.9 released reservation 1).
+TEST(Cli, BadNumbersAreNamedBeforeAnythingStarts) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"serve --io-timeout 0.0001", "--io-timeout (seconds) '0.0001' is not a number in [0.001, 86400]"},
+      {"serve --io-timeout nan", "--io-timeout (seconds) 'nan'"},
+      {"serve --port 0x10", "--port (0: any free port) '0x10' is not a whole number in [0, 65535]"},
+      {"serve --port 7499.9", "--port (0: any free port) '7499.9' is not a whole number"},
+      {"serve --mem-limit 0.5", "--mem-limit (MiB) '0.5' is not a whole number in [1, 16777216]"},
+      {"serve --mem-limit 1e30", "--mem-limit (MiB) '1e30'"},
+      {"guest --mib 0.5", "--mib '0.5' is not a whole number"},
+      {"reserve 127.0.0.1:1 5 --ttl 5000000", "--ttl (seconds) '5000000' is not a number in [0, 4294967.295]"},
+      {"reserve 127.0.0.1:1 5.5", "MIB '5.5' is not a whole number"},
+      {"release 127.0.0.1:1 1.9", "ID '1.9' is not a whole number"},
+      {"migrate 1 127.0.0.1:1 --max-seconds inf", "--max-seconds 'inf' is not a number in [0, 10000000]"},
+      {"migrate 1 127.0.0.1:1 --rate-limit -1", "--rate-limit (Mbit/s) '-1'"},
+  };
+  for (const auto& [args, want] : cases) {
+    // Bounded only to end a hang: a value wrongly taken would start a server.
+    FILE* p = popen(("timeout -s KILL 60 " LULL_MIGRATE_BIN " " + std::string(args) + " 2>&1").c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string out;
+    char buf[512];
+    while (fgets(buf, sizeof buf, p)) out += buf;
+    const int st = pclose(p);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 2) << args << ": " << out;
+    EXPECT_NE(out.find("lull-migrate: " + std::string(want)), std::string::npos) << args << ": " << out;
+  }
+}
 
 TEST(Cli, ServeGuestMigrate) {
   lull::Status probe = ProcessGuest::Probe();

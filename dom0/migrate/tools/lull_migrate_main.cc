@@ -28,6 +28,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -76,16 +78,39 @@ int Fail(const lull::Status& s) {
   return 1;
 }
 
-// A non-negative number from argument `what`, or -1 (after a message).
-double Number(const char* what, const char* v) {
+// Argument `what`'s value as a finite decimal number in [lo, hi]; false after a message
+// naming it. strtod alone took "inf", "0x10" (hex) and, cast to a count, truncated
+// 7499.9 to 7499 and 0.5 MiB to 0.
+bool Number(const char* what, const std::string& v, double lo, double hi, double* out) {
   char* end = nullptr;
-  double d = std::strtod(v, &end);
-  if (!*v || *end || !(d >= 0)) {
-    std::fprintf(stderr, "lull-migrate: %s '%s' is not a non-negative number\n", what, v);
-    return -1;
+  const double d = std::strtod(v.c_str(), &end);
+  if (!v.empty() && !*end && v.find_first_of("xXnN") == std::string::npos && d >= lo && d <= hi) {
+    *out = d;
+    return true;
   }
-  return d;
+  std::fprintf(stderr, "lull-migrate: %s '%s' is not a number in [%.10g, %.10g]\n", what, v.c_str(), lo, hi);
+  return false;
 }
+
+// Argument `what`'s value as a whole number (digits only) in [lo, hi].
+bool Whole(const char* what, const std::string& v, uint64_t lo, uint64_t hi, uint64_t* out) {
+  uint64_t x = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (!v.empty() && ec == std::errc() && end == v.data() + v.size() && x >= lo && x <= hi) {
+    *out = x;
+    return true;
+  }
+  std::fprintf(stderr, "lull-migrate: %s '%s' is not a whole number in [%llu, %llu]\n", what, v.c_str(),
+               (unsigned long long)lo, (unsigned long long)hi);
+  return false;
+}
+
+// Bounds. A timeout below 1 ms would truncate to 0 ms, which means "none"; MiB counts
+// are shifted left by 20 into bytes, so 2^24 MiB (16 TiB) keeps them far inside 64 bits;
+// a reservation's ttl travels in uint32 milliseconds (49 days).
+constexpr double kMinTimeoutS = 0.001, kMaxTimeoutS = 86400;
+constexpr uint64_t kMaxMib = uint64_t{1} << 24;
+constexpr double kMaxTtlS = 4294967.295;
 
 // Runs `factory`'s server until SIGINT/SIGTERM; `take_arrivals` reports and keeps the
 // guests that arrived (called every 200 ms).
@@ -118,18 +143,18 @@ int Serve(const std::vector<std::string>& a) {
     if (a[i] == "--bind" && i + 1 < a.size()) so.bind = a[++i];
     else if (a[i] == "--memory-only") memory_only = true;
     else if (a[i] == "--io-timeout" && i + 1 < a.size()) {
-      double t = Number("--io-timeout", a[++i].c_str());
-      if (t <= 0) return Usage("--io-timeout must be a positive number of seconds");
+      double t = 0;
+      if (!Number("--io-timeout (seconds)", a[++i], kMinTimeoutS, kMaxTimeoutS, &t)) return 2;
       so.io_timeout_ms = static_cast<int>(t * 1000);
     }
     else if (a[i] == "--port" && i + 1 < a.size()) {
-      double p = Number("--port", a[++i].c_str());
-      if (p < 0 || p > 65535) return Usage("--port must be in 0..65535 (0: any free port)");
+      uint64_t p = 0;
+      if (!Whole("--port (0: any free port)", a[++i], 0, 65535, &p)) return 2;
       so.port = static_cast<uint16_t>(p);
     } else if (a[i] == "--mem-limit" && i + 1 < a.size()) {
-      double m = Number("--mem-limit", a[++i].c_str());
-      if (m <= 0) return Usage("--mem-limit must be a positive number of MiB");
-      so.memory_limit_bytes = static_cast<uint64_t>(m) << 20;
+      uint64_t m = 0;
+      if (!Whole("--mem-limit (MiB)", a[++i], 1, kMaxMib, &m)) return 2;
+      so.memory_limit_bytes = m << 20;
     } else {
       return Usage(("serve: unknown argument '" + a[i] + "'").c_str());
     }
@@ -159,18 +184,19 @@ int Serve(const std::vector<std::string>& a) {
 }
 
 int Guest(const std::vector<std::string>& a) {
-  double mib = 0;
+  uint64_t mib = 0;
   std::string workload = "rate=2000 hot=0.1";
   for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i] == "--mib" && i + 1 < a.size()) mib = Number("--mib", a[++i].c_str());
-    else if (a[i] == "--workload" && i + 1 < a.size()) workload = a[++i];
+    if (a[i] == "--mib" && i + 1 < a.size()) {
+      if (!Whole("--mib", a[++i], 1, kMaxMib, &mib)) return 2;
+    } else if (a[i] == "--workload" && i + 1 < a.size()) workload = a[++i];
     else return Usage(("guest: unknown argument '" + a[i] + "'").c_str());
   }
-  if (mib <= 0) return Usage("guest: --mib N (N > 0) is required");
+  if (mib == 0) return Usage("guest: --mib N (N > 0) is required");
   WorkloadConfig w;
   if (auto s = WorkloadConfig::Parse(workload, &w); !s.ok()) return Fail(s);
   std::unique_ptr<ProcessGuest> g;
-  if (auto s = ProcessGuest::Spawn(static_cast<size_t>(mib) << 20, w, FillConfig{}, &g); !s.ok())
+  if (auto s = ProcessGuest::Spawn(static_cast<size_t>(mib << 20), w, FillConfig{}, &g); !s.ok())
     return Fail(s);
   std::printf("%d\n", g->pid());  // the DOMAIN to give `migrate`
   std::fflush(stdout);
@@ -204,8 +230,8 @@ int MigrateCmd(std::vector<std::string> a) {
     if (a[i] == "--when-idle") when_idle = true;
     else if (a[i] == "--verify-memory") o.verify_memory = true;
     else if (a[i] == "--io-timeout" && i + 1 < a.size()) {
-      double t = Number("--io-timeout", a[++i].c_str());
-      if (t <= 0) return Usage("--io-timeout must be a positive number of seconds");
+      double t = 0;
+      if (!Number("--io-timeout (seconds)", a[++i], kMinTimeoutS, kMaxTimeoutS, &t)) return 2;
       o.io_timeout_ms = static_cast<int>(t * 1000);
     }
     else if (a[i] == "--dirty" && i + 1 < a.size() && xen) {
@@ -220,12 +246,12 @@ int MigrateCmd(std::vector<std::string> a) {
     else if (a[i] == "--no-xbzrle") o.xbzrle = false;
     else if (a[i] == "--no-lz4") o.lz4 = false;
     else if (a[i] == "--max-downtime" && i + 1 < a.size()) {
-      if ((o.max_downtime_ms = Number("--max-downtime", a[++i].c_str())) < 0) return 2;
+      if (!Number("--max-downtime (ms)", a[++i], 0, 1e7, &o.max_downtime_ms)) return 2;
     } else if (a[i] == "--max-seconds" && i + 1 < a.size()) {
-      if ((o.max_seconds = Number("--max-seconds", a[++i].c_str())) < 0) return 2;
+      if (!Number("--max-seconds", a[++i], 0, 1e7, &o.max_seconds)) return 2;
     } else if (a[i] == "--rate-limit" && i + 1 < a.size()) {
-      double m = Number("--rate-limit", a[++i].c_str());
-      if (m < 0) return 2;
+      double m = 0;
+      if (!Number("--rate-limit (Mbit/s)", a[++i], 0, 1e7, &m)) return 2;
       o.rate_limit_bytes_per_s = static_cast<uint64_t>(m * 1e6 / 8);
     } else if (a[i] == "--redirect-haproxy" && i + 3 < a.size()) {
       std::string sock = a[i + 1], server = a[i + 2], raddr;
@@ -317,18 +343,19 @@ int MigrateCmd(std::vector<std::string> a) {
 int DirtyCmd(const std::vector<std::string>& a) {
   uint32_t domid = 0;
   bool have = false;
-  double interval_ms = 1000, count = 10;
+  double interval_ms = 1000;
+  uint64_t count = 10;
   auto mode = XenGuestMemory::DirtyMode::kAuto;
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i] == "--xen" && i + 1 < a.size()) {
       if (auto s = lull::xen::ParseDomid(a[++i], &domid); !s.ok()) return Usage(s.message().c_str());
       have = true;
     } else if (a[i] == "--interval" && i + 1 < a.size()) {
-      if ((interval_ms = Number("--interval", a[++i].c_str())) <= 0) return Usage("--interval must be > 0 ms");
+      if (!Number("--interval (ms)", a[++i], 1, 3.6e6, &interval_ms)) return 2;
     } else if (a[i] == "--dirty" && i + 1 < a.size()) {
       if (auto s = XenGuestMemory::ParseDirtyMode(a[++i], &mode); !s.ok()) return Usage(s.message().c_str());
     } else if (a[i] == "--count" && i + 1 < a.size()) {
-      if ((count = Number("--count", a[++i].c_str())) < 1) return Usage("--count must be >= 1");
+      if (!Whole("--count", a[++i], 1, 1000000, &count)) return 2;
     } else {
       return Usage(("dirty: unknown argument '" + a[i] + "'").c_str());
     }
@@ -345,12 +372,12 @@ int DirtyCmd(const std::vector<std::string>& a) {
   lull::xen::DomainInfo before, after;
   if (auto s = g->memory()->Info(&before); !s.ok()) return Fail(s);
   auto last = std::chrono::steady_clock::now();
-  for (int i = 0; i < int(count) && !g_stop; ++i) {
+  for (uint64_t i = 0; i < count && !g_stop; ++i) {
     std::this_thread::sleep_for(std::chrono::microseconds(int64_t(interval_ms * 1000)));
     if (auto s = g->CollectDirty(&dirty); !s.ok()) return Fail(s);
     if (auto s = g->memory()->Info(&after); !s.ok()) return Fail(s);
     const auto now = std::chrono::steady_clock::now();
-    std::printf("interval %d: dirty %zu pages, cpu %.0f ms, wall %.0f ms%s\n", i, dirty.size(),
+    std::printf("interval %llu: dirty %zu pages, cpu %.0f ms, wall %.0f ms%s\n", (unsigned long long)i, dirty.size(),
                 double(after.cpu_time_ns - before.cpu_time_ns) / 1e6,
                 std::chrono::duration<double, std::milli>(now - last).count(), after.paused ? " (paused)" : "");
     last = now;
@@ -365,17 +392,18 @@ int ReserveCmd(const std::vector<std::string>& a) {
   std::string host;
   uint16_t port;
   if (auto s = ParseHostPort(a[0], kDefaultPort, &host, &port); !s.ok()) return Fail(s);
-  double mib = Number("MIB", a[1].c_str()), ttl = 60;
-  if (mib <= 0) return 2;
+  uint64_t mib = 0;
+  double ttl = 60;
+  if (!Whole("MIB", a[1], 1, kMaxMib, &mib)) return 2;
   for (size_t i = 2; i < a.size(); ++i) {
     if (a[i] == "--ttl" && i + 1 < a.size()) {
-      if ((ttl = Number("--ttl", a[++i].c_str())) < 0) return 2;
+      if (!Number("--ttl (seconds)", a[++i], 0, kMaxTtlS, &ttl)) return 2;
     } else {
       return Usage(("reserve: unknown argument '" + a[i] + "'").c_str());
     }
   }
   uint64_t id;
-  if (auto s = Reserve(host, port, static_cast<uint64_t>(mib) << 20, static_cast<uint32_t>(ttl * 1000), &id);
+  if (auto s = Reserve(host, port, mib << 20, static_cast<uint32_t>(ttl * 1000), &id);
       !s.ok())
     return Fail(s);
   std::printf("%llu\n", (unsigned long long)id);
@@ -387,9 +415,9 @@ int ReleaseCmd(const std::vector<std::string>& a) {
   std::string host;
   uint16_t port;
   if (auto s = ParseHostPort(a[0], kDefaultPort, &host, &port); !s.ok()) return Fail(s);
-  double id = Number("ID", a[1].c_str());
-  if (id < 0) return 2;
-  if (auto s = ReleaseReservation(host, port, static_cast<uint64_t>(id)); !s.ok()) return Fail(s);
+  uint64_t id = 0;
+  if (!Whole("ID", a[1], 0, UINT64_MAX, &id)) return 2;
+  if (auto s = ReleaseReservation(host, port, id); !s.ok()) return Fail(s);
   return 0;
 }
 
