@@ -40,12 +40,44 @@ namespace {
 
 std::string GuestPath(const std::string& domain) { return "/dev/shm/lull-guest-" + domain; }
 
-// Maps a domain's memory file; *pages gets its size.
-Status MapDomain(const std::string& domain, bool create, uint64_t create_pages, uint8_t** mem,
-                 uint64_t* pages) {
+Status CheckDomainName(const std::string& domain) {
   if (domain.empty() || domain.find('/') != std::string::npos) {
     return Status::InvalidArgument("domain name '" + domain + "' must be non-empty, without '/'");
   }
+  return Status::Ok();
+}
+
+// Writes `bytes` of restored memory as the domain's memory file: into a new file renamed
+// over the old, so a failure leaves the domain's previous memory whole, never half.
+Status WriteDomainMemory(const std::string& domain, const uint8_t* data, size_t bytes) {
+  if (Status s = CheckDomainName(domain); !s.ok()) return s;
+  const std::string path = GuestPath(domain), tmp = path + ".restoring";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IoError("create " + tmp + ": " + std::strerror(errno));
+  for (size_t off = 0; off < bytes;) {
+    const ssize_t n = ::pwrite(fd, data + off, bytes - off, static_cast<off_t>(off));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      Status s = Status::IoError("write " + tmp + " at offset " + std::to_string(off) + ": " +
+                                 (n < 0 ? std::strerror(errno) : "no space"));
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return s;
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    Status s = Status::IoError("replace " + path + ": " + std::strerror(errno));
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  return Status::Ok();
+}
+
+// Maps a domain's memory file; *pages gets its size.
+Status MapDomain(const std::string& domain, bool create, uint64_t create_pages, uint8_t** mem,
+                 uint64_t* pages) {
+  if (Status s = CheckDomainName(domain); !s.ok()) return s;
   const std::string path = GuestPath(domain);
   int fd = ::open(path.c_str(), create ? O_RDWR | O_CREAT | O_TRUNC : O_RDONLY, 0600);
   if (fd < 0) {
@@ -210,6 +242,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   // restore
+  // The target is checked before anything is restored or learnt.
+  if (!to.empty()) {
+    if (Status t = CheckDomainName(to); !t.ok()) return Fail(t);
+  }
   std::unique_ptr<snap::SnapshotChain> chain;
   if (Status st = snap::SnapshotChain::Open(file, &chain); !st.ok()) return Fail(st);
   snap::RestoreOptions ro;
@@ -271,11 +307,7 @@ int main(int argc, char** argv) {
     }
   }
   if (!to.empty()) {
-    uint8_t* dst = nullptr;
-    uint64_t pages = 0;
-    if (Status t = MapDomain(to, true, chain->guest_pages(), &dst, &pages); !t.ok()) return Fail(t);
-    std::memcpy(dst, mem->data(), mem->bytes());
-    ::munmap(dst, mem->bytes());
+    if (Status t = WriteDomainMemory(to, mem->data(), mem->bytes()); !t.ok()) return Fail(t);
     std::printf("memory written to %s\n", GuestPath(to).c_str());
   }
   return 0;

@@ -84,6 +84,21 @@ TEST(Cli, SnapshotAndRestoreOfADomainWithProgressAndErrors) {
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("trace 2 in"), std::string::npos) << r.out;
   EXPECT_EQ(lines(touch), 2);
+  // --to writes the restored memory as another domain's: byte for byte the snapshotted
+  // guest's. A bad target name is refused before anything is restored or learnt.
+  const std::string to = dom + "-to";
+  Cleanup to_cleanup{"/dev/shm/lull-guest-" + to};
+  r = Cli("restore " + GenerationPath(d.path(), 2) + " --queries 100 --to " + to);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("memory written to /dev/shm/lull-guest-" + to), std::string::npos) << r.out;
+  EXPECT_TRUE(ReadAll("/dev/shm/lull-guest-" + to) == ReadAll("/dev/shm/lull-guest-" + dom));
+  EXPECT_FALSE(std::filesystem::exists("/dev/shm/lull-guest-" + to + ".restoring"));
+  const std::string before = ReadAll(touch);
+  r = Cli("restore " + GenerationPath(d.path(), 2) + " --mode lazy --queries 100 --to a/b");
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("domain name 'a/b' must be non-empty, without '/'"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("restored "), std::string::npos) << "restored before checking --to: " << r.out;
+  EXPECT_EQ(ReadAll(touch), before) << "a refused restore learnt";
   // Tuning options reach the restore; out of range they are usage errors naming them.
   r = Cli("restore " + GenerationPath(d.path(), 2) +
           " --queries 500 --first 50 --serial --decoder-nice 0");

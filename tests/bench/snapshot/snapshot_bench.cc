@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "dom0/cli_checks.h"
 #include "dom0/snapshot/critical_set.h"
 #include "dom0/snapshot/restore.h"
 #include "dom0/snapshot/store.h"
@@ -486,7 +487,7 @@ Args Parse(int argc, char** argv) {
   std::string layout = "touch";
   uint32_t block_kib = a.prefetch_block >> 10;
   CLI::App app{"lull-bench-snapshot: lazy vs eager vs lull's prefetch restores (make bench-snapshot)"};
-  app.add_option("--dir", a.dir, "where the snapshots are written (deleted at the end)");
+  app.add_option("--dir", a.dir, "where the snapshots are written (this run's files are deleted at the end)");
   app.add_option("--sizes", a.sizes_mib, "guest sizes in MiB, e.g. 256,2048")
       ->delimiter(',')->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
   app.add_option("--reps", a.reps, "restores per mode")->check(CLI::Range(1, 1000));
@@ -509,7 +510,7 @@ Args Parse(int argc, char** argv) {
       ->check(CLI::Range(0, 39));
   app.add_option("--start-fraction", a.start_fraction,
                  "the pipelined guest starts once this share of the stream is in")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(lull::dom0::FiniteRange(0, 1));  // CLI::Range lets nan through
   app.add_option("--layout", layout, "critical set in expected first-touch or address order")
       ->check(CLI::IsMember({"touch", "address"}));
   try {
@@ -532,6 +533,7 @@ Args Parse(int argc, char** argv) {
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   const Args a = Parse(argc, argv);
+  const bool dir_created = !std::filesystem::exists(a.dir);
   std::vector<std::unique_ptr<Case>> cases;
   for (uint64_t mib : a.sizes_mib) {
    for (uint64_t first : a.firsts) {
@@ -556,7 +558,15 @@ int main(int argc, char** argv) {
   std::printf("\npage cache: %s\n", g_drop_ok ? "dropped before every restore (cold cache)"
                                               : "NOT dropped (no permission to write "
                                                 "/proc/sys/vm/drop_caches): warm-cache numbers");
-  if (!a.keep) std::filesystem::remove_all(a.dir);
+  // Only what this run wrote is deleted: --dir may name a folder that holds other files.
+  if (!a.keep) {
+    std::error_code ec;
+    for (const auto& c : cases) {
+      std::filesystem::remove_all(c->dir, ec);
+      std::filesystem::remove_all(c->dir + "-plain", ec);
+    }
+    if (dir_created) std::filesystem::remove(a.dir, ec);  // if now empty
+  }
   benchmark::Shutdown();
   return 0;
 }
