@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 
@@ -20,7 +21,14 @@ Status ProcessInstance::Start(int vcpus, int timeout_ms) {
                                (s.ok() ? "said '" + line + "'" : s.message()) + "); see " +
                                log_dir_ + "/" + id_ + ".log");
   }
-  port_ = std::atoi(line.c_str() + 6);
+  int port = 0;
+  const char* p = line.c_str() + 6;
+  auto [end, ec] = std::from_chars(p, line.c_str() + line.size(), port);
+  if (ec != std::errc() || end != line.c_str() + line.size() || port < 1 || port > 65535) {
+    proc_.Stop(500);
+    return Status::Corruption("instance " + id_ + " said '" + line + "': not READY and a port 1..65535");
+  }
+  port_ = port;
   vcpus_ = vcpus;
   paused_ = false;
   return Status::Ok();

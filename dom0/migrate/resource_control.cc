@@ -3,7 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <cstdint>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -14,6 +17,17 @@
 namespace lull::migrate {
 
 namespace {
+
+// The leading decimal number of a cgroup file's text (after `at`); Corruption naming the
+// file if there is none, where std::stoull would have thrown out of the control loop.
+lull::Status LeadingNumber(const std::string& file, const std::string& text, size_t at,
+                           uint64_t* out) {
+  const char* b = text.data() + std::min(at, text.size());
+  auto [end, ec] = std::from_chars(b, text.data() + text.size(), *out);
+  if (ec != std::errc() || end == b)
+    return lull::Status::Corruption(file + ": expected a number, got '" + text.substr(at, 40) + "'");
+  return lull::Status::Ok();
+}
 
 lull::Status WriteFile(const std::string& path, const std::string& v) {
   std::ofstream f(path);
@@ -123,17 +137,20 @@ lull::Status CgroupControl::Measure(Resources* used) {
     if (auto s = ReadFile(acct_dir_ + "/cpu.stat", &v); !s.ok()) return s;
     auto at = v.find("usage_usec ");
     if (at == std::string::npos) return lull::Status::Corruption(acct_dir_ + "/cpu.stat: no usage_usec");
-    usage_ns = std::stoull(v.substr(at + 11)) * 1000;
+    if (auto s = LeadingNumber(acct_dir_ + "/cpu.stat", v, at + 11, &usage_ns); !s.ok()) return s;
+    usage_ns *= 1000;
   } else {
     if (auto s = ReadFile(acct_dir_ + "/cpuacct.usage", &v); !s.ok()) return s;
-    usage_ns = std::stoull(v);
+    if (auto s = LeadingNumber(acct_dir_ + "/cpuacct.usage", v, 0, &usage_ns); !s.ok()) return s;
   }
-  if (auto s = ReadFile(mem_dir_ + (v2_ ? "/memory.current" : "/memory.usage_in_bytes"), &v); !s.ok())
-    return s;
+  const std::string mem_file = mem_dir_ + (v2_ ? "/memory.current" : "/memory.usage_in_bytes");
+  uint64_t mem_bytes = 0;
+  if (auto s = ReadFile(mem_file, &v); !s.ok()) return s;
+  if (auto s = LeadingNumber(mem_file, v, 0, &mem_bytes); !s.ok()) return s;
   double now = MonoMs();
   double dt_ns = (now - last_ms_) * 1e6;
   used->cpu = dt_ns > 0 && usage_ns >= last_usage_ns_ ? double(usage_ns - last_usage_ns_) / dt_ns : 0;
-  used->memory_mib = double(std::stoull(v)) / 1048576.0;
+  used->memory_mib = double(mem_bytes) / 1048576.0;
   used->io_mbps = 0;
   last_usage_ns_ = usage_ns;
   last_ms_ = now;

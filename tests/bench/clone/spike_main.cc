@@ -29,6 +29,7 @@
 
 #include "dom0/clone/controller.h"
 #include "forecast/traces.h"
+#include "tests/bench/bench_args.h"
 #include "tests/bench/clone/bench_env.h"
 
 namespace lull::clone::bench {
@@ -231,14 +232,16 @@ int Main(int argc, char** argv) {
     if (a == "--traces") o.traces = v;
     else if (a == "--out") o.out = v;
     else if (a == "--vm") o.vm = v;
-    else if (a == "--day") o.day = std::atoi(v.c_str());
-    else if (a == "--from") o.from = std::atoi(v.c_str());
-    else if (a == "--to") o.to = std::atoi(v.c_str());
-    else if (a == "--scale") o.scale = std::atof(v.c_str());
-    else if (a == "--conns") o.conns = std::atoi(v.c_str());
-    else if (a == "--policies") o.policies = v;
-    else if (a == "--rounds") o.rounds = std::atoi(v.c_str());
-    else {
+    else if (a == "--day" || a == "--from" || a == "--to" || a == "--conns" || a == "--rounds") {
+      // Ranges checked together below, where they relate to each other.
+      int* dst = a == "--day" ? &o.day : a == "--from" ? &o.from : a == "--to" ? &o.to
+                 : a == "--conns" ? &o.conns : &o.rounds;
+      if (!lull::bench::ParseArg("lull-clone-spike", a, v, -1000000, 1000000, dst)) return 2;
+    } else if (a == "--scale") {
+      if (!lull::bench::ParseArg("lull-clone-spike", a, v, 1e-6, 1e6, &o.scale)) return 2;
+    } else if (a == "--policies") {
+      o.policies = v;
+    } else {
       std::fprintf(stderr, "lull-clone-spike: unknown option %s\n", a.c_str());
       return 2;
     }

@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/bench/bench_args.h"
 #include "dom0/migrate/codec.h"
 #include "dom0/migrate/process_guest.h"
 #include "dom0/migrate/source.h"
@@ -239,9 +240,14 @@ int main(int argc, char** argv) {
   std::vector<char*> rest{argv[0]};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--guest-mib" && i + 1 < argc) mib = std::stoul(argv[++i]);
-    else if (a == "--mbit" && i + 1 < argc) mbit = std::stoi(argv[++i]);
-    else if (a == "--max-seconds" && i + 1 < argc) max_s = std::stod(argv[++i]);
+    constexpr const char* kTool = "lull-bench-migrate";
+    if (a == "--guest-mib" && i + 1 < argc) {
+      if (!lull::bench::ParseArg<size_t>(kTool, a, argv[++i], 1, size_t{1} << 20, &mib)) return 2;
+    } else if (a == "--mbit" && i + 1 < argc) {
+      if (!lull::bench::ParseArg(kTool, a, argv[++i], 1, 1000000, &mbit)) return 2;
+    } else if (a == "--max-seconds" && i + 1 < argc) {
+      if (!lull::bench::ParseArg(kTool, a, argv[++i], 0.001, 86400.0, &max_s)) return 2;
+    }
     else if (a == "--skip-scenarios") scenarios = false;
     else rest.push_back(argv[i]);
   }
