@@ -4,8 +4,10 @@
 #                         same file (part of `make bench`). Files go under $(BUILD) and are
 #                         deleted afterwards. SNAP_BENCH_SIZES=256 for the small guest only.
 #   make bench-snapshot-ab  interleaved A/B of restore options on the 256 MiB guest's files
-#                         (tests/bench/snapshot/restore_ab.sh): decoders at nice +19 and +0,
-#                         and the guest started after the whole prefetch; SNAP_AB_REPS rounds.
+#                         (tests/bench/snapshot/restore_ab.sh): the lazy baseline, decoders
+#                         at nice +19 and +0, the guest started after the whole prefetch, and
+#                         the 1 MiB stream block of before; SNAP_AB_REPS rounds; each
+#                         variant's median also as lazy / variant.
 # fio (Debian package) is the bandwidth reference; snapshot-deps installs it.
 PKG_SNAPSHOT := fio
 SNAP_BENCH_SIZES ?= 256,2048
@@ -29,7 +31,8 @@ bench-snapshot-ab: build
 	$(BUILD)/tests/bench/snapshot/lull-bench-snapshot --dir $(BUILD)/snapshot-ab --sizes 256 \
 	  --keep --benchmark_filter=none >/dev/null
 	tests/bench/snapshot/restore_ab.sh $(BUILD)/dom0/snapshot/lull-snapshot \
-	  $(BUILD)/snapshot-ab $(SNAP_AB_REPS) '--decoder-nice 19' '--decoder-nice 0' \
-	  '--decoder-nice 19 --serial'; rc=$$?; rm -rf $(BUILD)/snapshot-ab; exit $$rc
+	  $(BUILD)/snapshot-ab $(SNAP_AB_REPS) baseline '--decoder-nice 19' '--decoder-nice 0' \
+	  '--decoder-nice 19 --serial' '--block-kib 1024'; rc=$$?; rm -rf $(BUILD)/snapshot-ab; \
+	  exit $$rc
 
 BENCH_STEPS += bench-snapshot

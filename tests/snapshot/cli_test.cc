@@ -1,7 +1,9 @@
 // The lull-snapshot CLI (lullctl's snapshot/restore verbs): exit status and messages.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -100,10 +102,28 @@ TEST(Cli, SnapshotAndRestoreOfADomainWithProgressAndErrors) {
   EXPECT_EQ(r.out.find("restored "), std::string::npos) << "restored before checking --to: " << r.out;
   EXPECT_EQ(ReadAll(touch), before) << "a refused restore learnt";
   // Tuning options reach the restore; out of range they are usage errors naming them.
+  // The restore says what it did with them: the stream's geometry, the decoders' nice
+  // level (this process's own plus --decoder-nice), and when the guest started.
+  const int own = ::getpriority(PRIO_PROCESS, 0);
   r = Cli("restore " + GenerationPath(d.path(), 2) +
-          " --queries 500 --first 50 --serial --decoder-nice 0");
+          " --queries 500 --first 50 --serial --decoder-nice 0 --block-kib 128 --qd 4");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("guest answered 500/500 queries"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("stream: 128 KiB blocks, queue depth 4, decoders at nice " +
+                       std::to_string(own) + "; guest started after the whole prefetch (--serial)"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("before the first work: "), std::string::npos) << r.out;
+  r = Cli("restore " + GenerationPath(d.path(), 2) + " --queries 500 --decoder-nice 7");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("stream: 128 KiB blocks, queue depth 8, decoders at nice " +
+                       std::to_string(std::min(own + 7, 19)) + "; guest started at once, pipelined"),
+            std::string::npos) << r.out;
+  r = Cli("restore " + GenerationPath(d.path(), 2) + " --block-kib 6");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("--block-kib must be a multiple of 4, got 6"), std::string::npos) << r.out;
+  r = Cli("restore " + GenerationPath(d.path(), 2) + " --qd 0");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("--qd"), std::string::npos) << r.out;
   r = Cli("restore " + GenerationPath(d.path(), 2) + " --decoder-nice 40");
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("--decoder-nice"), std::string::npos) << r.out;
