@@ -61,7 +61,8 @@ Status ClearStale(const std::string& path, const sockaddr_un& a) {
   if (::lstat(path.c_str(), &st) < 0) return errno == ENOENT ? Status::Ok() : Errno("stat " + path);
   if (!S_ISSOCK(st.st_mode))
     return Status::AlreadyExists(path + " exists and is not a socket; not removing it (choose another --socket)");
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking: a connect to a listener whose backlog is full would otherwise wait.
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return Errno("socket");
   const int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a);
   const int e = errno;

@@ -15,6 +15,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <memory>
+#include <vector>
 
 #include "dom0/control.h"
 #include "dom0/daemon.h"
@@ -115,12 +118,37 @@ TEST(ControlSocket, StartLeavesALiveServerAndOtherFilesAlone) {
   EXPECT_EQ(line, "keep me");
   std::filesystem::remove(path);
 
-  // A socket bound and closed without unlinking: what a killed lulld leaves.
-  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
+  // A listener that accepts nobody, its backlog full: alive, and the probe must not wait
+  // for room (bounded at 60 s only to fail instead of hanging).
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
   std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+  {
+    int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ASSERT_GE(lfd, 0);
+    ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(listen(lfd, 0), 0);
+    std::vector<int> clients;
+    for (int i = 0; i < 64; ++i) {  // until the backlog refuses more
+      int c = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      if (connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) { close(c); break; }
+      clients.push_back(c);
+    }
+    auto done = std::make_shared<std::promise<Status>>();
+    auto result = done->get_future();
+    std::thread([done, &second] { done->set_value(second.Start()); }).detach();
+    ASSERT_EQ(result.wait_for(std::chrono::seconds(60)), std::future_status::ready)
+        << "Start() waited on a full backlog";
+    st = result.get();
+    EXPECT_EQ(st.code(), Status::Code::kAlreadyExists) << st.ToString();
+    for (int c : clients) close(c);
+    close(lfd);
+    std::filesystem::remove(path);
+  }
+
+  // A socket bound and closed without unlinking: what a killed lulld leaves.
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
   ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
   close(fd);
   ASSERT_TRUE(std::filesystem::exists(path));
